@@ -1,0 +1,377 @@
+//! Configuration: defaults in code, then the TOML file, then `ROBOCAST_*` environment
+//! variables, then command-line flags, then [`Config::validate`].
+//!
+//! clap reads the environment and the flags together (a flag beats its variable), so the
+//! layering is: `Config::default()` ← [`FileConfig`] ← [`Overrides`] (clap) ← `validate()`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Everything the daemon needs to run. Every field has a default, so
+/// `Config::default()` runs on a test pattern and a tone on any machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address and port of the HTTP server.
+    pub listen: SocketAddr,
+    /// Video source: `auto`, `test`, `v4l2:/dev/videoN`, `libcamera`, `none`, `gst:<pipeline>`.
+    pub video: String,
+    /// Audio source: `auto`, `test`, `alsa:<device>`, `pulse`, `none`, `gst:<pipeline>`.
+    pub audio: String,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video target bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Opus bitrate in kbit/s.
+    pub audio_bitrate_kbps: u32,
+    /// Most viewers at once; the next one gets 503.
+    pub max_viewers: usize,
+    /// STUN/TURN servers (`stun:host:port`, `turn:user:pass@host:port`), also handed to the page.
+    pub ice_servers: Vec<String>,
+    /// Video encoder: `auto` (first that works from the table) or an element name.
+    pub encoder: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            video: "auto".into(),
+            audio: "auto".into(),
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 2500,
+            audio_bitrate_kbps: 64,
+            max_viewers: 16,
+            ice_servers: Vec::new(),
+            encoder: "auto".into(),
+        }
+    }
+}
+
+/// A configuration value that cannot work, with the field it belongs to and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid `{field}`: {problem}; {fix}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+        fix: String,
+    },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+/// The TOML file: the same fields as [`Config`], all optional, unknown keys rejected so a
+/// typo is an error instead of a silently ignored setting.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub video: Option<String>,
+    pub audio: Option<String>,
+    pub size: Option<String>,
+    pub fps: Option<u32>,
+    pub bitrate: Option<u32>,
+    pub audio_bitrate: Option<u32>,
+    pub max_viewers: Option<usize>,
+    pub ice_servers: Option<Vec<String>>,
+    pub encoder: Option<String>,
+}
+
+/// Flags, each also readable from a `ROBOCAST_*` variable. Unset means "keep what the
+/// file or the defaults say".
+#[derive(Debug, Default, Clone, Args)]
+pub struct Overrides {
+    /// Configuration file (TOML) [default: none]
+    #[arg(long, env = "ROBOCAST_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address for HTTP [default: 0.0.0.0:8080]
+    #[arg(long, env = "ROBOCAST_LISTEN", value_name = "ADDR:PORT", global = true)]
+    pub listen: Option<String>,
+    /// Video source: auto, test, v4l2:/dev/videoN, libcamera, none, gst:<pipeline> [default: auto]
+    #[arg(long, env = "ROBOCAST_VIDEO", value_name = "SOURCE", global = true)]
+    pub video: Option<String>,
+    /// Audio source: auto, test, alsa:<device>, pulse, none, gst:<pipeline> [default: auto]
+    #[arg(long, env = "ROBOCAST_AUDIO", value_name = "SOURCE", global = true)]
+    pub audio: Option<String>,
+    /// Picture size [default: 1280x720]
+    #[arg(long, env = "ROBOCAST_SIZE", value_name = "WxH", global = true)]
+    pub size: Option<String>,
+    /// Frames per second [default: 30]
+    #[arg(long, env = "ROBOCAST_FPS", value_name = "N", global = true)]
+    pub fps: Option<u32>,
+    /// Video bitrate in kbit/s [default: 2500]
+    #[arg(long, env = "ROBOCAST_BITRATE", value_name = "KBPS", global = true)]
+    pub bitrate: Option<u32>,
+    /// Most viewers at once [default: 16]
+    #[arg(long, env = "ROBOCAST_MAX_VIEWERS", value_name = "N", global = true)]
+    pub max_viewers: Option<usize>,
+    /// STUN/TURN server, repeatable; also handed to the page (stun:host:port, turn:user:pass@host:port)
+    #[arg(
+        long = "ice-server",
+        env = "ROBOCAST_ICE_SERVERS",
+        value_delimiter = ',',
+        value_name = "URL",
+        global = true
+    )]
+    pub ice_servers: Vec<String>,
+    /// Video encoder: auto, or an element name from `robocast devices` [default: auto]
+    #[arg(long, env = "ROBOCAST_ENCODER", value_name = "NAME", global = true)]
+    pub encoder: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from all layers and validates it.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = &overrides.config {
+            config.apply_file(&FileConfig::read(path)?)?;
+        }
+        config.apply_overrides(overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn apply_file(&mut self, file: &FileConfig) -> Result<(), ConfigError> {
+        self.apply(Layer {
+            listen: file.listen.as_deref(),
+            video: file.video.as_deref(),
+            audio: file.audio.as_deref(),
+            size: file.size.as_deref(),
+            fps: file.fps,
+            bitrate: file.bitrate,
+            max_viewers: file.max_viewers,
+            ice_servers: file.ice_servers.as_deref(),
+            encoder: file.encoder.as_deref(),
+        })?;
+        if let Some(kbps) = file.audio_bitrate {
+            self.audio_bitrate_kbps = kbps;
+        }
+        Ok(())
+    }
+
+    pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        self.apply(Layer {
+            listen: o.listen.as_deref(),
+            video: o.video.as_deref(),
+            audio: o.audio.as_deref(),
+            size: o.size.as_deref(),
+            fps: o.fps,
+            bitrate: o.bitrate,
+            max_viewers: o.max_viewers,
+            ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
+            encoder: o.encoder.as_deref(),
+        })
+    }
+
+    fn apply(&mut self, layer: Layer<'_>) -> Result<(), ConfigError> {
+        if let Some(listen) = layer.listen {
+            self.listen = listen.parse().map_err(|_| {
+                invalid(
+                    "listen",
+                    format!("`{listen}` is not ADDR:PORT"),
+                    "use e.g. 0.0.0.0:8080 or 127.0.0.1:8080",
+                )
+            })?;
+        }
+        if let Some(size) = layer.size {
+            (self.width, self.height) = parse_size(size)?;
+        }
+        set(&mut self.video, layer.video.map(str::to_owned));
+        set(&mut self.audio, layer.audio.map(str::to_owned));
+        set(&mut self.fps, layer.fps);
+        set(&mut self.bitrate_kbps, layer.bitrate);
+        set(&mut self.max_viewers, layer.max_viewers);
+        set(
+            &mut self.ice_servers,
+            layer.ice_servers.map(<[String]>::to_vec),
+        );
+        set(&mut self.encoder, layer.encoder.map(str::to_owned));
+        Ok(())
+    }
+
+    /// Checks values that parse but cannot work; each error names the field and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(16..=3840).contains(&self.width) || !(16..=2160).contains(&self.height) {
+            return Err(invalid(
+                "size",
+                format!("{}x{} is out of range", self.width, self.height),
+                "use a size between 16x16 and 3840x2160, e.g. 1280x720",
+            ));
+        }
+        if self.width % 2 != 0 || self.height % 2 != 0 {
+            return Err(invalid(
+                "size",
+                format!("{}x{} has an odd side", self.width, self.height),
+                "H.264 needs even sides, e.g. 1280x720",
+            ));
+        }
+        if !(1..=120).contains(&self.fps) {
+            return Err(invalid(
+                "fps",
+                format!("{} is out of range", self.fps),
+                "use 1 to 120, e.g. 30",
+            ));
+        }
+        if !(50..=50_000).contains(&self.bitrate_kbps) {
+            return Err(invalid(
+                "bitrate",
+                format!("{} kbit/s is out of range", self.bitrate_kbps),
+                "use 50 to 50000 kbit/s, e.g. 2500",
+            ));
+        }
+        if !(6..=510).contains(&self.audio_bitrate_kbps) {
+            return Err(invalid(
+                "audio_bitrate",
+                format!("{} kbit/s is out of range", self.audio_bitrate_kbps),
+                "use 6 to 510 kbit/s, e.g. 64",
+            ));
+        }
+        if self.max_viewers == 0 {
+            return Err(invalid(
+                "max_viewers",
+                "0 would refuse everyone",
+                "use at least 1, e.g. 16",
+            ));
+        }
+        crate::media::VideoSource::parse(&self.video).map_err(|e| {
+            invalid(
+                "video",
+                e.to_string(),
+                "use auto, test, v4l2:/dev/video0, libcamera, none or gst:<pipeline>",
+            )
+        })?;
+        crate::media::AudioSource::parse(&self.audio).map_err(|e| {
+            invalid(
+                "audio",
+                e.to_string(),
+                "use auto, test, alsa:<device>, pulse, none or gst:<pipeline>",
+            )
+        })?;
+        for url in &self.ice_servers {
+            crate::rtc::IceServer::parse(url).map_err(|problem| {
+                invalid(
+                    "ice_servers",
+                    problem,
+                    "use stun:host:port or turn:user:password@host:port",
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// One layer's values, borrowed, so the file and the flags share one `apply`.
+struct Layer<'a> {
+    listen: Option<&'a str>,
+    video: Option<&'a str>,
+    audio: Option<&'a str>,
+    size: Option<&'a str>,
+    fps: Option<u32>,
+    bitrate: Option<u32>,
+    max_viewers: Option<usize>,
+    ice_servers: Option<&'a [String]>,
+    encoder: Option<&'a str>,
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Parses `WxH`, e.g. `1280x720`.
+pub fn parse_size(size: &str) -> Result<(u32, u32), ConfigError> {
+    let bad = || {
+        invalid(
+            "size",
+            format!("`{size}` is not WxH"),
+            "write it like 1280x720",
+        )
+    };
+    let (w, h) = size.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    Ok((w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let mut config = Config::default();
+        let file = FileConfig::parse("size = \"640x480\"\nfps = 15\nvideo = \"test\"")
+            .expect("valid toml");
+        config.apply_file(&file).expect("file applies");
+        let flags = Overrides {
+            fps: Some(25),
+            ..Default::default()
+        };
+        config.apply_overrides(&flags).expect("flags apply");
+        assert_eq!(
+            (
+                config.width,
+                config.height,
+                config.fps,
+                config.video.as_str()
+            ),
+            (640, 480, 25, "test")
+        );
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn errors_name_field_and_fix() {
+        let config = Config {
+            fps: 0,
+            ..Config::default()
+        };
+        let message = config.validate().expect_err("fps 0 is invalid").to_string();
+        assert!(
+            message.contains("`fps`") && message.contains("use 1 to 120"),
+            "{message}"
+        );
+        let err = parse_size("1280by720").expect_err("bad size").to_string();
+        assert!(err.contains("`size`") && err.contains("1280x720"), "{err}");
+        let err = FileConfig::parse("fsp = 3").expect_err("unknown key");
+        assert!(err.contains("fsp"), "{err}");
+    }
+}

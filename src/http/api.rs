@@ -1,0 +1,63 @@
+//! Read-only REST endpoints: status, sessions, the page's client configuration, health.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::Uri;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+
+/// `GET /api/status`: sources, chosen encoders, pipeline state, bitrate, viewers.
+pub async fn status(State(app): State<AppState>) -> Json<Value> {
+    let sessions = app.sessions.list().await;
+    let feeds = [
+        ("h264", &app.hub.h264),
+        ("vp8", &app.hub.vp8),
+        ("opus", &app.hub.audio),
+    ];
+    let feeds: serde_json::Map<String, Value> = feeds
+        .into_iter()
+        .filter_map(|(name, feed)| {
+            let stats = &feed.as_ref()?.stats;
+            Some((
+                name.to_owned(),
+                json!({
+                    "frames": stats.frames.load(Ordering::Relaxed),
+                    "bytes": stats.bytes.load(Ordering::Relaxed),
+                    "keyframes": stats.keyframes.load(Ordering::Relaxed),
+                    "dropped_by_viewers": stats.dropped.load(Ordering::Relaxed),
+                }),
+            ))
+        })
+        .collect();
+    let c = &app.config;
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": app.started.elapsed().as_secs(),
+        "pipelines": app.hub.status(),
+        "feeds": feeds,
+        "video": { "width": c.width, "height": c.height, "fps": c.fps, "target_bitrate_kbps": c.bitrate_kbps },
+        "viewers": sessions.len(),
+        "max_viewers": c.max_viewers,
+    }))
+}
+
+/// `GET /api/sessions`: who is connected.
+pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({ "sessions": app.sessions.list().await }))
+}
+
+/// `GET /api/config`: what the page needs before it makes an offer.
+pub async fn client_config(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({ "ice_servers": app.engine.ice_servers() }))
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().chars().take(128).collect())
+}

@@ -1,0 +1,23 @@
+//! The page and its scripts, built into the binary so the daemon is one file.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+macro_rules! asset {
+    ($name:ident, $file:literal, $mime:literal) => {
+        pub async fn $name() -> impl IntoResponse {
+            (
+                [
+                    (header::CONTENT_TYPE, $mime),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $file)),
+            )
+        }
+    };
+}
+
+asset!(index, "index.html", "text/html; charset=utf-8");
+asset!(client_js, "robocast.js", "text/javascript; charset=utf-8");
+asset!(app_js, "app.js", "text/javascript; charset=utf-8");
+asset!(style_css, "style.css", "text/css; charset=utf-8");

@@ -1,0 +1,85 @@
+//! The one HTTP error type: every failure a client can cause maps to a status and a JSON
+//! body `{"error", "hint"}`; internal failures are logged and answered without details.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::rtc::RtcError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{error}")]
+    BadRequest { error: String, hint: String },
+    #[error("unsupported content type `{0}`")]
+    UnsupportedMediaType(String, &'static str),
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no such session `{0}`")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String, &'static str),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(error: impl Into<String>, hint: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            error: error.into(),
+            hint: hint.into(),
+        }
+    }
+
+    fn status_and_hint(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::BadRequest { hint, .. } => (StatusCode::BAD_REQUEST, hint.clone()),
+            ApiError::UnsupportedMediaType(_, accepted) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("send Content-Type: {accepted}"),
+            ),
+            ApiError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "an offer is a few kilobytes; send only the SDP".into(),
+            ),
+            ApiError::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "the session ended or never existed; GET /api/sessions lists them".into(),
+            ),
+            ApiError::Unavailable(_, hint) => (StatusCode::SERVICE_UNAVAILABLE, (*hint).into()),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "see the robocast log (journalctl -u robocast)".into(),
+            ),
+        }
+    }
+}
+
+impl From<RtcError> for ApiError {
+    fn from(e: RtcError) -> ApiError {
+        match e {
+            RtcError::BadOffer { problem, hint } => ApiError::BadRequest {
+                error: problem,
+                hint,
+            },
+            RtcError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, hint) = self.status_and_hint();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        } else {
+            tracing::debug!(%status, error = %self, "request refused");
+        }
+        (
+            status,
+            Json(json!({ "error": self.to_string(), "hint": hint })),
+        )
+            .into_response()
+    }
+}

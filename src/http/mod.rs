@@ -1,0 +1,61 @@
+//! The HTTP server: the robot page, the offer endpoints and the REST API.
+//!
+//! [`router`] is a plain function of the application state, so handlers are tested with
+//! `tower::ServiceExt::oneshot` without a socket, and the daemon serves the same router.
+
+mod api;
+mod assets;
+pub mod error;
+mod offer;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post};
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::media::MediaHub;
+use crate::rtc::Engine;
+use crate::sessions::Sessions;
+
+/// Largest request body: offers are a few kilobytes; this leaves room for many candidates.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub engine: Arc<Engine>,
+    pub hub: MediaHub,
+    pub sessions: Sessions,
+    /// Parent of every session's token: cancelling it ends them all (shutdown).
+    pub cancel: CancellationToken,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/robocast.js", get(assets::client_js))
+        .route("/app.js", get(assets::app_js))
+        .route("/style.css", get(assets::style_css))
+        .route("/api/config", get(api::client_config))
+        .route("/api/connect", post(offer::connect))
+        .route("/api/sessions", get(api::sessions))
+        .route("/api/sessions/{id}", delete(offer::end_session))
+        .route("/api/status", get(api::status))
+        .route("/whep", post(offer::whep))
+        .route(
+            "/whep/{id}",
+            patch(offer::trickle).delete(offer::end_session),
+        )
+        .route("/healthz", get(api::healthz))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,136 @@
+//! robocast makes a robot's camera and microphone reachable from any browser over WebRTC,
+//! encoded once whatever the number of viewers.
+//!
+//! # Map
+//!
+//! ```text
+//! media::pipeline (1 supervisor task per track, owns its GStreamer pipeline)
+//!     source ─▶ encoder ─▶ appsink ──publish──▶ media::Feed (broadcast, never blocks)
+//!          ▲                                          │ subscribe (one per viewer track)
+//!          └── force-key-unit ◀── throttle ◀── request_keyframe (new viewer, PLI/FIR)
+//!                                                     ▼
+//! http (axum) ── POST /api/connect, /whep ──▶ rtc::peer::answer ──▶ rtc::pump tasks
+//!      └── /api/sessions, /api/status ──▶ sessions::Sessions (registry task, owns the map)
+//! ```
+//!
+//! * [`media`] is the only module that touches GStreamer; [`rtc`] the only one that
+//!   touches webrtc-rs. Between them travel robocast's own types: [`media::EncodedFrame`],
+//!   [`media::Feed`], [`sessions::SessionId`].
+//! * State has owners: each pipeline supervisor owns its pipeline, the registry task owns
+//!   the session map, each session's lifetime task owns its peer connection. Counters that
+//!   the streaming thread writes are atomics.
+//! * Shutdown: one [`CancellationToken`]; every session and pipeline holds a child token.
+//!
+//! # Errors and panics
+//!
+//! Nothing a client sends can panic the daemon: bad input becomes an [`http::ApiError`]
+//! with a status and a hint. No `unwrap` on network or media paths; a failing pipeline is
+//! rebuilt, a failing session ends alone.
+
+pub mod check;
+pub mod config;
+pub mod http;
+pub mod media;
+pub mod rtc;
+pub mod sessions;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// How long shutdown waits for the server and pipelines before giving up.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A running daemon, started by [`spawn`].
+pub struct Running {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    hub: media::MediaHub,
+}
+
+impl Running {
+    /// The address the HTTP server listens on (the real port when configured with `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn media(&self) -> &media::MediaHub {
+        &self.hub
+    }
+
+    /// Ends every session and pipeline and waits (bounded) for the server to stop.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP server did not stop within {SHUTDOWN_DEADLINE:?}");
+        }
+    }
+}
+
+/// Starts pipelines, the session registry and the HTTP server; returns once listening.
+pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    config.validate()?;
+    let cancel = CancellationToken::new();
+    let hub = media::MediaHub::start(&config, cancel.child_token())?;
+    let engine = rtc::Engine::new(&config.ice_servers)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? try --listen 0.0.0.0:8081)",
+                config.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let state = http::AppState {
+        sessions: sessions::Sessions::start(config.max_viewers),
+        config: Arc::new(config),
+        engine,
+        hub: hub.clone(),
+        cancel: cancel.child_token(),
+        started: Instant::now(),
+    };
+    let app = http::router(state);
+    let stop = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    tracing::info!(%addr, "robocast listening: open http://{}/", display_addr(addr));
+    Ok(Running {
+        addr,
+        cancel,
+        server,
+        hub,
+    })
+}
+
+/// Runs until `shutdown` resolves; the library form of `robocast` with no subcommand.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let running = spawn(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// `0.0.0.0:8080` is not an address a browser can open; show `localhost:8080` instead.
+fn display_addr(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}

@@ -1,0 +1,107 @@
+//! Paints the capture time into the test pattern, so a browser can read it back per
+//! decoded frame and measure glass-to-glass latency (see `benches/` and BENCHMARKS.md).
+//!
+//! The stamp is a row of square blocks at the top-left of the picture, each
+//! [`BLOCK`] pixels wide and high, on the luma plane: block 0 is white and block 1 black
+//! (a marker), then [`BITS`] blocks carry the Unix time in milliseconds modulo 2^32,
+//! most significant bit first, white for 1 and black for 0. Blocks are aligned to
+//! 16-pixel macroblocks, so they survive H.264 and VP8 at any sane bitrate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+pub const BLOCK: usize = 16;
+pub const BITS: usize = 32;
+const WHITE: u8 = 235;
+const BLACK: u8 = 16;
+
+/// Width the stamp needs; narrower pictures are left alone.
+pub const WIDTH: usize = BLOCK * (BITS + 2);
+
+/// The value painted for `now`: Unix milliseconds modulo 2^32.
+pub fn stamp_value(now: SystemTime) -> u32 {
+    let ms = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    (ms & 0xffff_ffff) as u32
+}
+
+/// Paints `value` into a luma plane with the given row stride.
+pub fn paint(luma: &mut [u8], stride: usize, width: usize, height: usize, value: u32) {
+    if width < WIDTH || height < BLOCK {
+        return;
+    }
+    for block in 0..BITS + 2 {
+        let on = match block {
+            0 => true,
+            1 => false,
+            _ => value >> (BITS - 1 - (block - 2)) & 1 == 1,
+        };
+        let shade = if on { WHITE } else { BLACK };
+        for row in 0..BLOCK {
+            let start = row * stride + block * BLOCK;
+            if let Some(line) = luma.get_mut(start..start + BLOCK) {
+                line.fill(shade);
+            }
+        }
+    }
+}
+
+/// Reads a stamp back from a luma plane (the inverse of [`paint`]), `None` without marker.
+pub fn read(luma: &[u8], stride: usize) -> Option<u32> {
+    let centre = |block: usize| {
+        luma.get((BLOCK / 2) * stride + block * BLOCK + BLOCK / 2)
+            .copied()
+    };
+    if centre(0)? < 128 || centre(1)? >= 128 {
+        return None;
+    }
+    (0..BITS).try_fold(0u32, |acc, bit| {
+        Some(acc << 1 | u32::from(centre(bit + 2)? >= 128))
+    })
+}
+
+/// Adds a probe to `pad` (raw I420 of `width`x`height`) that stamps every buffer.
+pub fn attach(pad: &gst::Pad, width: u32, height: u32) -> Result<(), gst::glib::BoolError> {
+    let info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, width, height).build()?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+        if let Some(buffer) = probe.buffer_mut() {
+            let buffer = buffer.make_mut();
+            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+            {
+                let stride = frame.plane_stride()[0] as usize;
+                if let Ok(luma) = frame.plane_data_mut(0) {
+                    paint(
+                        luma,
+                        stride,
+                        width as usize,
+                        height as usize,
+                        stamp_value(SystemTime::now()),
+                    );
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paint_then_read_round_trips() {
+        let (w, h) = (640, 32);
+        let mut luma = vec![128u8; w * h];
+        paint(&mut luma, w, w, h, 0xdead_beef);
+        assert_eq!(read(&luma, w), Some(0xdead_beef));
+        assert_eq!(read(&vec![128u8; w * h], w), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! What this machine has: cameras (nokhwa), audio devices (cpal), encoders (GStreamer).
+//! Used by `robocast devices` and by the `auto` sources.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use cpal::traits::{DeviceTrait, HostTrait};
+use nokhwa::pixel_format::RgbFormat;
+use nokhwa::utils::{ApiBackend, CameraIndex, CameraInfo, RequestedFormat, RequestedFormatType};
+
+use super::encoder;
+
+fn cameras() -> Vec<CameraInfo> {
+    nokhwa::query(ApiBackend::Auto).unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "camera query failed");
+        Vec::new()
+    })
+}
+
+fn device_path(index: &CameraIndex) -> Option<PathBuf> {
+    match index {
+        CameraIndex::Index(n) => Some(PathBuf::from(format!("/dev/video{n}"))),
+        CameraIndex::String(s) if s.starts_with("/dev/") => Some(PathBuf::from(s)),
+        CameraIndex::String(_) => None,
+    }
+}
+
+/// The first camera nokhwa finds, as a V4L2 device path.
+pub fn first_camera() -> Option<PathBuf> {
+    cameras().iter().find_map(|c| device_path(c.index()))
+}
+
+/// The first ALSA capture device (`hw:CARD,DEVICE`), read from the kernel's list.
+pub fn first_microphone() -> Option<String> {
+    let pcm = std::fs::read_to_string("/proc/asound/pcm").ok()?;
+    pcm.lines()
+        .filter(|l| l.contains("capture"))
+        .find_map(|line| {
+            let (card, device) = line.split(':').next()?.split_once('-')?;
+            Some(format!(
+                "hw:{},{}",
+                card.trim().parse::<u32>().ok()?,
+                device.trim().parse::<u32>().ok()?
+            ))
+        })
+}
+
+/// The report printed by `robocast devices`.
+pub fn report() -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Cameras:");
+    let found = cameras();
+    if found.is_empty() {
+        let _ = writeln!(
+            out,
+            "  none found (robocast will use the test pattern for --video auto)"
+        );
+    }
+    for camera in found {
+        let path = device_path(camera.index()).map(|p| format!("v4l2:{}", p.display()));
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            path.as_deref().unwrap_or("?"),
+            camera.human_name()
+        );
+        for format in camera_formats(camera.index()) {
+            let _ = writeln!(out, "      {format}");
+        }
+    }
+    let host = cpal::default_host();
+    for (title, devices) in [
+        (
+            "Audio inputs (use alsa:<name>):",
+            host.input_devices().map(|d| d.collect::<Vec<_>>()),
+        ),
+        (
+            "Audio outputs:",
+            host.output_devices().map(|d| d.collect::<Vec<_>>()),
+        ),
+    ] {
+        let _ = writeln!(out, "{title}");
+        match devices {
+            Ok(devices) if !devices.is_empty() => {
+                for device in devices {
+                    let _ = writeln!(out, "  {}", device.name().unwrap_or_else(|_| "?".into()));
+                }
+            }
+            Ok(_) => {
+                let _ = writeln!(out, "  none found");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  cannot list: {e}");
+            }
+        }
+    }
+    let _ = writeln!(out, "Video encoders (in order of preference):");
+    for (spec, usable) in encoder::availability() {
+        let kind = if spec.hardware {
+            "hardware"
+        } else {
+            "software"
+        };
+        let state = if usable { "usable" } else { "not available" };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<6} {kind:<9} {state}",
+            spec.element,
+            spec.codec.to_string()
+        );
+    }
+    out
+}
+
+fn camera_formats(index: &CameraIndex) -> Vec<String> {
+    let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::None);
+    let formats = nokhwa::Camera::new(index.clone(), requested)
+        .and_then(|mut c| c.compatible_camera_formats());
+    match formats {
+        Ok(mut formats) => {
+            formats.sort_by_key(|f| {
+                (
+                    f.format().to_string(),
+                    f.resolution().width(),
+                    f.frame_rate(),
+                )
+            });
+            formats
+                .iter()
+                .map(|f| format!("{} {} @ {} fps", f.format(), f.resolution(), f.frame_rate()))
+                .collect()
+        }
+        Err(e) => vec![format!("cannot read formats: {e}")],
+    }
+}

@@ -1,0 +1,215 @@
+//! The video encoder table: candidates in order of preference, each with its low-latency
+//! settings as a named function, and the probe that decides which one works here.
+//!
+//! Hardware first (`v4l2h264enc`, Pi 4 / Zero 2 W; it exists only where the encoder device
+//! does, and cannot be exercised on a machine without one), then `x264enc` tuned for zero
+//! latency, then `openh264enc` with real rate control (it ignores `bitrate` otherwise).
+//! VP8 (`vp8enc`) serves browsers that offer no H.264.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::{Codec, MediaError};
+
+/// What an encoder is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodeParams {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+impl EncodeParams {
+    /// Safety-net key frame interval: 10 s. Viewers get key frames on demand (new viewer,
+    /// PLI/FIR), so periodic ones only bound the damage of a lost request.
+    fn keyframe_interval(&self) -> u32 {
+        self.fps * 10
+    }
+}
+
+pub struct EncoderSpec {
+    pub element: &'static str,
+    pub codec: Codec,
+    pub hardware: bool,
+    /// Caps forced right after the encoder (profile for browsers).
+    pub caps: &'static str,
+    pub configure: fn(&gst::Element, &EncodeParams),
+}
+
+pub static ENCODERS: &[EncoderSpec] = &[
+    EncoderSpec {
+        element: "v4l2h264enc",
+        codec: Codec::H264,
+        hardware: true,
+        caps: "video/x-h264,profile=constrained-baseline,level=(string)4",
+        configure: configure_v4l2h264enc,
+    },
+    EncoderSpec {
+        element: "x264enc",
+        codec: Codec::H264,
+        hardware: false,
+        caps: "video/x-h264,profile=constrained-baseline",
+        configure: configure_x264enc,
+    },
+    EncoderSpec {
+        element: "openh264enc",
+        codec: Codec::H264,
+        hardware: false,
+        caps: "video/x-h264,profile=constrained-baseline",
+        configure: configure_openh264enc,
+    },
+    EncoderSpec {
+        element: "vp8enc",
+        codec: Codec::Vp8,
+        hardware: false,
+        caps: "video/x-vp8",
+        configure: configure_vp8enc,
+    },
+];
+
+/// The Pi's encoder takes its settings as V4L2 controls; SPS/PPS repeat with every IDR.
+fn configure_v4l2h264enc(enc: &gst::Element, p: &EncodeParams) {
+    let controls = format!(
+        "controls,video_bitrate={},repeat_sequence_header=1,h264_i_frame_period={},video_bitrate_mode=1",
+        p.bitrate_kbps * 1000,
+        p.keyframe_interval()
+    );
+    if let Ok(structure) = controls.parse::<gst::Structure>() {
+        enc.set_property("extra-controls", structure);
+    }
+}
+
+fn configure_x264enc(enc: &gst::Element, p: &EncodeParams) {
+    enc.set_property_from_str("tune", "zerolatency");
+    enc.set_property_from_str("speed-preset", "ultrafast");
+    enc.set_property("bitrate", p.bitrate_kbps);
+    enc.set_property("key-int-max", p.keyframe_interval());
+    enc.set_property("bframes", 0u32);
+    // A VBV of ~1 frame keeps frame sizes even, so no frame waits behind a big one.
+    enc.set_property("vbv-buf-capacity", (1000 / p.fps.max(1)).max(100));
+}
+
+/// openh264enc ignores `bitrate` unless rate control is set to `bitrate`.
+fn configure_openh264enc(enc: &gst::Element, p: &EncodeParams) {
+    enc.set_property_from_str("rate-control", "bitrate");
+    enc.set_property("bitrate", p.bitrate_kbps * 1000);
+    enc.set_property("gop-size", p.keyframe_interval());
+    enc.set_property_from_str("complexity", "low");
+    enc.set_property_from_str("usage-type", "camera");
+}
+
+/// vp8enc is slow at 720p with defaults: realtime deadline and a high cpu-used.
+fn configure_vp8enc(enc: &gst::Element, p: &EncodeParams) {
+    enc.set_property("deadline", 1i64);
+    enc.set_property("cpu-used", 8i32);
+    enc.set_property_from_str("end-usage", "cbr");
+    enc.set_property("target-bitrate", (p.bitrate_kbps * 1000) as i32);
+    enc.set_property("keyframe-max-dist", p.keyframe_interval() as i32);
+    enc.set_property("lag-in-frames", 0i32);
+    enc.set_property("threads", 2i32);
+    enc.set_property_from_str("error-resilient", "default");
+}
+
+/// Whether `spec` exists and encodes a few frames here; the answer is cached per element.
+fn works(spec: &EncoderSpec) -> bool {
+    static CACHE: OnceLock<Mutex<Vec<(&'static str, bool)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(&(_, ok)) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.iter().find(|(e, _)| *e == spec.element).copied())
+        .as_ref()
+    {
+        return ok;
+    }
+    let ok = gst::ElementFactory::find(spec.element).is_some() && probe(spec).is_ok();
+    if let Ok(mut cache) = cache.lock() {
+        cache.push((spec.element, ok));
+    }
+    ok
+}
+
+/// Encodes three small frames into a fakesink; a hardware encoder whose device is missing
+/// or busy fails here instead of on the first viewer.
+fn probe(spec: &EncoderSpec) -> Result<(), MediaError> {
+    let description = format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! {} name=enc ! {} ! fakesink",
+        spec.element, spec.caps
+    );
+    let build = |message: String| MediaError::Build {
+        description: description.clone(),
+        message,
+    };
+    let pipeline = gst::parse::launch(&description).map_err(|e| build(e.to_string()))?;
+    let params = EncodeParams {
+        width: 320,
+        height: 240,
+        fps: 30,
+        bitrate_kbps: 500,
+    };
+    if let Some(enc) = pipeline
+        .downcast_ref::<gst::Bin>()
+        .and_then(|b| b.by_name("enc"))
+    {
+        (spec.configure)(&enc, &params);
+    }
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| build("pipeline has no bus".into()))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| build(e.to_string()))?;
+    let result = match bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(3),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    ) {
+        Some(msg) if msg.type_() == gst::MessageType::Eos => Ok(()),
+        Some(msg) => Err(build(format!("{msg:?}"))),
+        None => Err(build("no output within 3 s".into())),
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Every encoder in the table with whether it works here.
+pub fn availability() -> Vec<(&'static EncoderSpec, bool)> {
+    ENCODERS.iter().map(|spec| (spec, works(spec))).collect()
+}
+
+/// The encoder to use for `codec`: the configured one, or the first that works.
+pub fn choose(codec: Codec, configured: &str) -> Result<&'static EncoderSpec, MediaError> {
+    let candidates = ENCODERS.iter().filter(|s| s.codec == codec);
+    if configured != "auto" && codec == Codec::H264 {
+        let spec = ENCODERS
+            .iter()
+            .find(|s| s.element == configured)
+            .ok_or_else(|| MediaError::UnknownEncoder(configured.into()))?;
+        if spec.codec == codec && works(spec) {
+            return Ok(spec);
+        }
+        if spec.codec == codec {
+            return Err(MediaError::NoEncoder {
+                codec,
+                tried: configured.into(),
+            });
+        }
+    }
+    let mut tried = Vec::new();
+    for spec in candidates {
+        if works(spec) {
+            return Ok(spec);
+        }
+        tried.push(spec.element);
+    }
+    Err(MediaError::NoEncoder {
+        codec,
+        tried: tried.join(", "),
+    })
+}
+
+/// Time a probe may take, for callers that report progress.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,0 +1,89 @@
+//! Media: capture, encode once, fan out.
+//!
+//! This is the only part of robocast that touches GStreamer. Each track (video, audio)
+//! has one supervised pipeline ([`pipeline`]) that ends in an appsink; the appsink
+//! callback turns every buffer into an [`EncodedFrame`] and hands it to a [`Feed`]
+//! ([`fanout`]), which every viewer subscribes to. The GStreamer streaming thread never
+//! waits for a viewer: a send on the feed never blocks.
+//!
+//! * [`source`] turns the user's source strings (`test`, `v4l2:/dev/video0`, ...) into
+//!   GStreamer descriptions.
+//! * [`encoder`] is the table of video encoders, in preference order, with their
+//!   low-latency settings.
+//! * [`clockstamp`] paints the capture time into the test pattern so the benchmark can
+//!   read glass-to-glass latency back from the browser.
+//! * [`devices`] lists cameras, audio devices and encoders for `robocast devices`.
+
+pub mod clockstamp;
+pub mod devices;
+pub mod encoder;
+pub mod fanout;
+pub mod pipeline;
+pub mod source;
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use fanout::{Feed, FeedStats, Subscription};
+pub use pipeline::{MediaHub, PipelineState, PipelineStatus};
+pub use source::{AudioSource, VideoSource};
+
+/// One encoded access unit (a whole H.264/VP8 picture, or one Opus packet).
+#[derive(Clone, Debug)]
+pub struct EncodedFrame {
+    pub data: Bytes,
+    /// How long this frame lasts; drives the RTP timestamps.
+    pub duration: Duration,
+    /// A frame a decoder can start from (IDR with SPS/PPS, VP8 key frame; every Opus packet).
+    pub keyframe: bool,
+}
+
+/// The codecs robocast sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    H264,
+    Vp8,
+    Opus,
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Codec::H264 => "H.264",
+            Codec::Vp8 => "VP8",
+            Codec::Opus => "Opus",
+        })
+    }
+}
+
+/// Initialises GStreamer once; safe to call from anywhere, any number of times.
+pub fn init() -> Result<(), MediaError> {
+    gstreamer::init().map_err(|e| MediaError::Init(e.to_string()))
+}
+
+/// Media errors, each with what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("GStreamer could not start: {0}; install the GStreamer runtime (make setup does it)")]
+    Init(String),
+    #[error("bad source `{name}`: {problem}")]
+    BadSource { name: String, problem: String },
+    #[error("GStreamer element `{0}` is missing; install {1}")]
+    MissingElement(String, &'static str),
+    #[error(
+        "no working {codec} encoder among {tried}; install gstreamer1.0-plugins-ugly (x264enc) or gstreamer1.0-plugins-bad (openh264enc)"
+    )]
+    NoEncoder { codec: Codec, tried: String },
+    #[error("encoder `{0}` is not one robocast knows; `robocast devices` lists the usable ones")]
+    UnknownEncoder(String),
+    #[error("cannot build pipeline `{description}`: {message}")]
+    Build {
+        description: String,
+        message: String,
+    },
+    #[error("pipeline failed: {0}")]
+    Runtime(String),
+}

@@ -1,0 +1,222 @@
+//! WebRTC: the only part of robocast that touches webrtc-rs types.
+//!
+//! * [`Engine`] holds the webrtc-rs API object (codecs, interceptors, ICE settings), built
+//!   once and shared by every peer.
+//! * [`offer`] reads what a browser's offer asks for, before anything is built.
+//! * [`peer`] answers an offer: one `RTCPeerConnection` per session, its tracks and its
+//!   lifetime task; [`PeerHandle`] is what the rest of the program holds.
+//! * [`pump`] moves frames from a media feed to a track and RTCP feedback (PLI/FIR) back
+//!   to the encoder.
+
+pub mod offer;
+pub mod peer;
+pub mod pump;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use webrtc::api::API;
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::registry::Registry;
+use webrtc::rtp_transceiver::RTCPFeedback;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
+
+pub use peer::{PeerHandle, PeerState, SessionStats};
+
+use crate::media::Codec;
+
+/// How long an answer waits for ICE gathering. Host candidates gather in milliseconds; an
+/// unreachable STUN/TURN server must not hold the first frame back longer than this.
+pub const GATHER_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RtcError {
+    /// The client's SDP cannot be used (a 400 for the HTTP layer).
+    #[error("{problem}")]
+    BadOffer { problem: String, hint: String },
+    /// A failure on our side (a 500).
+    #[error("WebRTC: {0}")]
+    Internal(String),
+}
+
+impl RtcError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> RtcError {
+        RtcError::Internal(e.to_string())
+    }
+}
+
+/// A STUN or TURN server, as given on the command line, in the form browsers take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl IceServer {
+    /// `stun:host:port`, `turn:host:port`, or `turn:user:password@host:port` (also `turns:`).
+    pub fn parse(url: &str) -> Result<IceServer, String> {
+        let (scheme, rest) = url
+            .split_once(':')
+            .ok_or_else(|| format!("`{url}` has no scheme"))?;
+        if !matches!(scheme, "stun" | "stuns" | "turn" | "turns") {
+            return Err(format!(
+                "`{url}`: scheme must be stun, stuns, turn or turns"
+            ));
+        }
+        let (credentials, host) = match rest.rsplit_once('@') {
+            Some((credentials, host)) => (Some(credentials), host),
+            None => (None, rest),
+        };
+        if host.is_empty() {
+            return Err(format!("`{url}` has no host"));
+        }
+        let (username, credential) = match credentials.map(|c| c.split_once(':')) {
+            None => (None, None),
+            Some(Some((user, pass))) if scheme.starts_with("turn") => {
+                (Some(user.to_owned()), Some(pass.to_owned()))
+            }
+            Some(_) => return Err(format!("`{url}`: only turn: URLs take user:password@")),
+        };
+        Ok(IceServer {
+            urls: vec![format!("{scheme}:{host}")],
+            username,
+            credential,
+        })
+    }
+
+    fn to_webrtc(&self) -> RTCIceServer {
+        RTCIceServer {
+            urls: self.urls.clone(),
+            username: self.username.clone().unwrap_or_default(),
+            credential: self.credential.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The shared webrtc-rs API object and the ICE servers every peer uses.
+pub struct Engine {
+    api: API,
+    ice_servers: Vec<IceServer>,
+}
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    ["goog-remb", "ccm fir", "nack", "nack pli", "transport-cc"]
+        .iter()
+        .map(|fb| {
+            let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
+            RTCPFeedback {
+                typ: typ.into(),
+                parameter: parameter.into(),
+            }
+        })
+        .collect()
+}
+
+/// The capability robocast sends for `codec`. H.264 is constrained baseline, level 3.1,
+/// packetization mode 1: what every browser decodes.
+pub(crate) fn capability(codec: Codec) -> RTCRtpCodecCapability {
+    match codec {
+        Codec::H264 => RTCRtpCodecCapability {
+            mime_type: MIME_TYPE_H264.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .into(),
+            rtcp_feedback: video_feedback(),
+        },
+        Codec::Vp8 => RTCRtpCodecCapability {
+            mime_type: MIME_TYPE_VP8.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: video_feedback(),
+        },
+        Codec::Opus => RTCRtpCodecCapability {
+            mime_type: MIME_TYPE_OPUS.into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![RTCPFeedback {
+                typ: "transport-cc".into(),
+                parameter: String::new(),
+            }],
+        },
+    }
+}
+
+impl Engine {
+    pub fn new(ice_servers: &[String]) -> Result<Arc<Engine>, RtcError> {
+        let ice_servers = ice_servers
+            .iter()
+            .map(|url| IceServer::parse(url).map_err(RtcError::Internal))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut media = MediaEngine::default();
+        for (codec, payload_type, kind) in [
+            (Codec::H264, 102, RTPCodecType::Video),
+            (Codec::Vp8, 96, RTPCodecType::Video),
+            (Codec::Opus, 111, RTPCodecType::Audio),
+        ] {
+            let parameters = RTCRtpCodecParameters {
+                capability: capability(codec),
+                payload_type,
+                ..Default::default()
+            };
+            media
+                .register_codec(parameters, kind)
+                .map_err(RtcError::internal)?;
+        }
+        let interceptors = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(RtcError::internal)?;
+        let mut settings = SettingEngine::default();
+        // Loopback candidates let a browser on the robot itself (and the tests) connect;
+        // mDNS is off because a robot on a closed network gains nothing from it and the
+        // browser's mDNS names still connect through peer-reflexive candidates.
+        settings.set_include_loopback_candidate(true);
+        settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+        // A viewer that vanishes frees its slot in ~10 s instead of webrtc-rs's 25 s default.
+        settings.set_ice_timeouts(
+            Some(Duration::from_secs(4)),
+            Some(Duration::from_secs(10)),
+            Some(Duration::from_secs(1)),
+        );
+        let api = APIBuilder::new()
+            .with_media_engine(media)
+            .with_interceptor_registry(interceptors)
+            .with_setting_engine(settings)
+            .build();
+        Ok(Arc::new(Engine { api, ice_servers }))
+    }
+
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_server_urls() {
+        let turn = IceServer::parse("turn:robot:secret@turn.example:3478").expect("valid turn");
+        assert_eq!(turn.urls, ["turn:turn.example:3478"]);
+        assert_eq!(
+            (turn.username.as_deref(), turn.credential.as_deref()),
+            (Some("robot"), Some("secret"))
+        );
+        assert!(IceServer::parse("stun:stun.example:3478").is_ok());
+        assert!(IceServer::parse("http://x").is_err());
+        assert!(IceServer::parse("stun:a:b@host").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! One browser's peer connection: answering its offer, starting its tracks once ICE and
+//! DTLS are up, and ending it when the link fails, the client leaves or robocast stops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+use super::offer::{self, OfferInfo};
+use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump};
+use crate::media::{Feed, MediaHub};
+
+/// Connection state as robocast reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    New,
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+impl From<RTCPeerConnectionState> for PeerState {
+    fn from(s: RTCPeerConnectionState) -> PeerState {
+        match s {
+            RTCPeerConnectionState::Connecting => PeerState::Connecting,
+            RTCPeerConnectionState::Connected => PeerState::Connected,
+            RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
+            RTCPeerConnectionState::Failed => PeerState::Failed,
+            RTCPeerConnectionState::Closed => PeerState::Closed,
+            _ => PeerState::New,
+        }
+    }
+}
+
+/// Per-session counters, written by the pumps, read by `/api/sessions`.
+#[derive(Debug, Default, Serialize)]
+pub struct SessionStats {
+    pub video_frames: AtomicU64,
+    pub audio_frames: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub keyframe_requests: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+/// What the rest of robocast holds of a peer. Cloning is cheap.
+#[derive(Clone)]
+pub struct PeerHandle {
+    pc: Arc<RTCPeerConnection>,
+    cancel: CancellationToken,
+    state: watch::Receiver<PeerState>,
+    pub stats: Arc<SessionStats>,
+    pub video_codec: Option<crate::media::Codec>,
+}
+
+impl PeerHandle {
+    pub fn state(&self) -> PeerState {
+        *self.state.borrow()
+    }
+
+    /// Ends the session (client DELETE, kick, shutdown).
+    pub fn close(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Resolves when the session has ended, whatever the reason.
+    pub async fn closed(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// Adds trickled candidates from a WHEP/WHIP PATCH body (`application/trickle-ice-sdpfrag`).
+    /// Returns how many candidates were added.
+    pub async fn add_trickle(&self, fragment: &str) -> Result<usize, RtcError> {
+        let mut mid = None;
+        let mut added = 0;
+        for line in fragment.lines().map(str::trim) {
+            if let Some(value) = line.strip_prefix("a=mid:") {
+                mid = Some(value.to_owned());
+            } else if let Some(candidate) = line
+                .strip_prefix("a=")
+                .filter(|l| l.starts_with("candidate:"))
+            {
+                let init = RTCIceCandidateInit {
+                    candidate: candidate.to_owned(),
+                    sdp_mid: mid.clone().or(Some("0".into())),
+                    sdp_mline_index: Some(0),
+                    username_fragment: None,
+                };
+                self.pc.add_ice_candidate(init).await.map_err(|e| RtcError::BadOffer {
+                    problem: format!("bad candidate `{candidate}`: {e}"),
+                    hint: "send lines like a=candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host".into(),
+                })?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// Answers `sdp` (an offer) and starts the session; it ends when `parent` is cancelled,
+/// the handle is closed, or the link fails.
+pub async fn answer(
+    engine: &Engine,
+    sdp: String,
+    hub: &MediaHub,
+    parent: &CancellationToken,
+    span: tracing::Span,
+) -> Result<(String, PeerHandle), RtcError> {
+    let info = offer::inspect(&sdp)?;
+    let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
+        problem: format!("the offer was rejected: {e}"),
+        hint: "send the unmodified SDP from RTCPeerConnection.createOffer()".into(),
+    };
+    let description = RTCSessionDescription::offer(sdp).map_err(bad_offer)?;
+    let config = RTCConfiguration {
+        ice_servers: engine.ice_servers.iter().map(|s| s.to_webrtc()).collect(),
+        ..Default::default()
+    };
+    let pc = Arc::new(
+        engine
+            .api
+            .new_peer_connection(config)
+            .await
+            .map_err(RtcError::internal)?,
+    );
+    let built = async {
+        pc.set_remote_description(description)
+            .await
+            .map_err(bad_offer)?;
+        let tracks = add_tracks(&pc, &info, hub).await?;
+        let answer = pc.create_answer(None).await.map_err(bad_offer)?;
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(answer)
+            .await
+            .map_err(RtcError::internal)?;
+        if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv())
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                "ICE gathering still running after {GATHER_TIMEOUT:?}; answering with what we have"
+            );
+        }
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| RtcError::internal("no local description"))?;
+        Ok::<_, RtcError>((local.sdp, tracks))
+    }
+    .await;
+    let (answer, tracks) = match built {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = pc.close().await;
+            return Err(e);
+        }
+    };
+    let (state_tx, state_rx) = watch::channel(PeerState::New);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        let _ = state_tx.send(PeerState::from(s));
+        Box::pin(async {})
+    }));
+    let handle = PeerHandle {
+        pc: Arc::clone(&pc),
+        cancel: parent.child_token(),
+        state: state_rx,
+        stats: Arc::default(),
+        video_codec: info.video.filter(|_| hub.h264.is_some()),
+    };
+    tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
+    Ok((answer, handle))
+}
+
+/// A track robocast sends, with the feed that fills it.
+struct OutTrack {
+    track: Arc<TrackLocalStaticSample>,
+    feed: Arc<Feed>,
+}
+
+async fn add_tracks(
+    pc: &Arc<RTCPeerConnection>,
+    info: &OfferInfo,
+    hub: &MediaHub,
+) -> Result<Vec<OutTrack>, RtcError> {
+    let video = match info.video {
+        Some(crate::media::Codec::Vp8) => hub.vp8.clone(),
+        Some(_) => hub.h264.clone(),
+        None => None,
+    };
+    let audio = hub.audio.clone().filter(|_| info.audio);
+    let mut tracks = Vec::new();
+    for (feed, kind) in [(video, "video"), (audio, "audio")] {
+        let Some(feed) = feed else { continue };
+        let track = Arc::new(TrackLocalStaticSample::new(
+            capability(feed.codec()),
+            kind.into(),
+            "robocast".into(),
+        ));
+        let sender = pc
+            .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
+            .await
+            .map_err(RtcError::internal)?;
+        tokio::spawn(pump::read_rtcp(sender, Arc::clone(&feed)).in_current_span());
+        tracks.push(OutTrack { track, feed });
+    }
+    // Media the browser sends (talk-back) is drained until the talk-back issue plays it.
+    pc.on_track(Box::new(|track, _, _| {
+        tokio::spawn(pump::drain_remote(track));
+        Box::pin(async {})
+    }));
+    Ok(tracks)
+}
+
+/// Waits for the connection, runs the pumps, and closes everything at the end.
+async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
+    let mut state = handle.state.clone();
+    let connected = tokio::select! {
+        _ = handle.cancel.cancelled() => false,
+        s = state.wait_for(|s| matches!(s, PeerState::Connected | PeerState::Failed | PeerState::Closed)) =>
+            matches!(s.as_deref(), Ok(PeerState::Connected)),
+    };
+    if connected {
+        tracing::info!("viewer connected");
+        // Subscribing only now makes each feed send this viewer a key frame at once.
+        for OutTrack { track, feed } in tracks {
+            let subscription = feed.subscribe();
+            tokio::spawn(
+                pump::send_frames(
+                    track,
+                    subscription,
+                    Arc::clone(&handle.stats),
+                    handle.cancel.clone(),
+                )
+                .in_current_span(),
+            );
+        }
+        tokio::select! {
+            _ = handle.cancel.cancelled() => {}
+            s = state.wait_for(|s| matches!(s, PeerState::Failed | PeerState::Closed)) => {
+                tracing::info!(state = ?s.as_deref().ok(), "viewer link ended");
+            }
+        }
+    }
+    handle.cancel.cancel();
+    if let Err(e) = handle.pc.close().await {
+        tracing::debug!(error = %e, "closing peer connection");
+    }
+    let frames = handle.stats.video_frames.load(Ordering::Relaxed);
+    tracing::info!(video_frames = frames, "session ended");
+}

@@ -1,0 +1,79 @@
+//! Moving frames to a viewer and feedback back to the encoder.
+//!
+//! One `send_frames` task per outgoing track: it awaits the next frame from its
+//! subscription (which skips ahead after a lag) and writes it; a slow write delays only
+//! this viewer. One `read_rtcp` task per sender: reading RTCP is what makes webrtc-rs's
+//! NACK responder run, and a PLI or FIR from the browser becomes a key frame request.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio_util::sync::CancellationToken;
+use webrtc::media::Sample;
+use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_remote::TrackRemote;
+
+use super::SessionStats;
+use crate::media::{Codec, Feed, Subscription};
+
+pub async fn send_frames(
+    track: Arc<TrackLocalStaticSample>,
+    mut frames: Subscription,
+    stats: Arc<SessionStats>,
+    cancel: CancellationToken,
+) {
+    let counter = if frames.codec() == Codec::Opus {
+        &stats.audio_frames
+    } else {
+        &stats.video_frames
+    };
+    loop {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => return,
+            frame = frames.next() => match frame {
+                Some(frame) => frame,
+                None => return,
+            },
+        };
+        let bytes = frame.data.len() as u64;
+        let sample = Sample {
+            data: frame.data,
+            duration: frame.duration,
+            ..Default::default()
+        };
+        match track.write_sample(&sample).await {
+            Ok(()) => {
+                counter.fetch_add(1, Ordering::Relaxed);
+                stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if stats.write_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::debug!(error = %e, "writing a sample failed");
+                }
+            }
+        }
+    }
+}
+
+/// Reads RTCP for one sender until the sender closes; PLI/FIR ask for a key frame.
+pub async fn read_rtcp(sender: Arc<RTCRtpSender>, feed: Arc<Feed>) {
+    while let Ok((packets, _)) = sender.read_rtcp().await {
+        let wants_key = packets.iter().any(|p| {
+            let any = p.as_any();
+            any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+        });
+        if wants_key {
+            tracing::debug!(codec = %feed.codec(), "viewer asked for a key frame");
+            feed.request_keyframe();
+        }
+    }
+}
+
+/// Reads and discards a remote track, so its buffers never fill.
+pub async fn drain_remote(track: Arc<TrackRemote>) {
+    tracing::debug!(kind = %track.kind(), codec = %track.codec().capability.mime_type, "remote track (talk-back not played yet)");
+    while track.read_rtp().await.is_ok() {}
+}
