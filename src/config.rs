@@ -220,7 +220,7 @@ impl Config {
                 "use a size between 16x16 and 3840x2160, e.g. 1280x720",
             ));
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return Err(invalid(
                 "size",
                 format!("{}x{} has an odd side", self.width, self.height),

@@ -7,7 +7,6 @@
 //! VP8 (`vp8enc`) serves browsers that offer no H.264.
 
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -210,6 +209,3 @@ pub fn choose(codec: Codec, configured: &str) -> Result<&'static EncoderSpec, Me
         tried: tried.join(", "),
     })
 }
-
-/// Time a probe may take, for callers that report progress.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);

@@ -313,9 +313,11 @@ fn build_video(
     let vp8_spec = encoder::choose(Codec::Vp8, "auto").ok();
     let vp8_enc = vp8_spec.map(|s| format!("{} name=vp8enc ! {}", s.element, s.caps));
     let mut status = PipelineStatus::new("video", &chain.label);
+    let mut h264_spec = None;
     let description = match chain.output {
         Output::Raw => {
             let spec = encoder::choose(Codec::H264, &config.encoder)?;
+            h264_spec = Some(spec);
             status.encoder = Some(spec.element.into());
             status.hardware = spec.hardware;
             let stamp = if chain.stamp {
@@ -347,12 +349,7 @@ fn build_video(
     };
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
-    let spec_named = |name: &str| {
-        encoder::ENCODERS
-            .iter()
-            .find(|s| Some(s.element) == status.encoder.as_deref().filter(|_| name == "enc"))
-    };
-    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), spec_named("enc")) {
+    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
         (spec.configure)(&enc, &params);
     }
     if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "vp8enc"), vp8_spec) {
@@ -421,6 +418,8 @@ async fn run(
         status: fresh,
     } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
+    // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
+    let _null_on_drop = NullOnDrop(pipeline.clone());
     let error = play(&pipeline, &sinks, vp8_valve.as_ref(), status, cancel).await;
     let stopping = pipeline.clone();
     // Setting a V4L2 device to Null can block; never on a runtime thread.
@@ -624,5 +623,14 @@ impl KeyframeThrottle {
             return true;
         }
         false
+    }
+}
+
+/// Sets a pipeline to `Null` when dropped, whatever ended its run.
+struct NullOnDrop(gst::Pipeline);
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
     }
 }

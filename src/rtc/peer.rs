@@ -136,10 +136,13 @@ pub async fn answer(
             .map_err(RtcError::internal)?,
     );
     let built = async {
+        // Tracks first: set_remote_description then pairs each offered m-line with a
+        // local transceiver of its kind (webrtc-rs 0.17 does not attach a later
+        // add_track to a transceiver the offer created).
+        let tracks = add_tracks(&pc, &info, hub).await?;
         pc.set_remote_description(description)
             .await
             .map_err(bad_offer)?;
-        let tracks = add_tracks(&pc, &info, hub).await?;
         let answer = pc.create_answer(None).await.map_err(bad_offer)?;
         let mut gathered = pc.gathering_complete_promise().await;
         pc.set_local_description(answer)

@@ -1,0 +1,50 @@
+# robocast — the two commands of the README are `make run` and `make test`.
+#
+# Both install what they need on Debian/Ubuntu with apt (through sudo when not root),
+# then build with cargo. Rust >= 1.92 must be installed (rustup).
+
+# Build: GStreamer and ALSA headers; libclang for nokhwa's V4L2 bindings.
+BUILD_PKGS := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+	libasound2-dev libclang-dev
+# Run: the GStreamer plugins robocast uses (x264enc is in -ugly, openh264enc in -bad).
+RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	gstreamer1.0-alsa gstreamer1.0-tools
+# Test: a real browser, and the tools that keep test traffic in its own network namespace.
+TEST_PKGS := chromium iproute2 util-linux
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+# Arguments for `make run`, e.g. make run ARGS="--video v4l2:/dev/video0"
+ARGS ?=
+
+.PHONY: setup setup-test run test lint bench check-rust
+
+check-rust:
+	@command -v cargo >/dev/null || { echo "robocast needs Rust >= 1.92: install it with rustup, then run make again"; exit 1; }
+
+setup: check-rust
+	$(SUDO) apt-get update -q
+	$(APT_INSTALL) $(BUILD_PKGS) $(RUNTIME_PKGS)
+
+setup-test: setup
+	$(APT_INSTALL) $(TEST_PKGS)
+
+## Sets up and runs robocast; with no camera it shows a test pattern and a tone.
+run: setup
+	cargo run --release -- $(ARGS)
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+## Sets up and runs the whole test suite (unit, integration with a webrtc-rs peer,
+## end-to-end in headless Chromium), isolated on loopback.
+test: setup-test lint
+	cargo build --tests
+	tests/isolated.sh cargo test --offline -- --test-threads=1
+
+## The benchmark of BENCHMARKS.md (release build; several minutes).
+bench: setup-test
+	cargo build --release --benches
+	tests/isolated.sh cargo bench --offline --bench viewers

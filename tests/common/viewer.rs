@@ -1,0 +1,375 @@
+//! A real webrtc-rs peer playing the browser: it offers like a browser does, receives
+//! robocast's tracks, reassembles frames from RTP and (optionally) decodes them with
+//! GStreamer, so tests assert on decoded pictures and their size.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use tokio::sync::watch;
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::io::sample_builder::SampleBuilder;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtp::codecs::h264::H264Packet;
+use webrtc::rtp::codecs::vp8::Vp8Packet;
+use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
+use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
+use webrtc::track::track_remote::TrackRemote;
+
+use super::http;
+
+/// How the offer reaches robocast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalling {
+    /// `POST /api/connect` with RTCBot-style JSON.
+    Json,
+    /// `POST /api/connect` with `application/sdp`.
+    ConnectSdp,
+    /// `POST /whep`.
+    Whep,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ViewerOptions {
+    pub signalling: Signalling,
+    /// Decode video with GStreamer (else only reassemble frames from RTP).
+    pub decode: bool,
+    /// Read the incoming tracks at all (a viewer that stops reading sets this false).
+    pub read: bool,
+    /// Offer VP8 only, like a browser without H.264.
+    pub vp8_only: bool,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        ViewerOptions {
+            signalling: Signalling::Json,
+            decode: true,
+            read: true,
+            vp8_only: false,
+        }
+    }
+}
+
+/// What a viewer got, updated as media arrives.
+#[derive(Default)]
+pub struct Received {
+    /// Decoded pictures (or reassembled frames when not decoding).
+    pub video_frames: AtomicU64,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+    pub audio_packets: AtomicU64,
+    pub first_frame: OnceLock<Instant>,
+    pub video_mime: Mutex<Option<String>>,
+    frames: OnceLock<watch::Sender<u64>>,
+}
+
+impl Received {
+    fn frame(&self, width: u32, height: u32) {
+        self.width.store(width, Ordering::Relaxed);
+        self.height.store(height, Ordering::Relaxed);
+        let _ = self.first_frame.set(Instant::now());
+        let n = self.video_frames.fetch_add(1, Ordering::Relaxed) + 1;
+        self.frames
+            .get_or_init(|| watch::Sender::new(0))
+            .send_replace(n);
+    }
+
+    /// Waits until at least `n` video frames arrived, or panics after `timeout`.
+    pub async fn wait_frames(&self, n: u64, timeout: Duration) {
+        let mut rx = self
+            .frames
+            .get_or_init(|| watch::Sender::new(0))
+            .subscribe();
+        let got = tokio::time::timeout(timeout, rx.wait_for(|&f| f >= n)).await;
+        assert!(
+            got.is_ok(),
+            "only {} of {n} video frames within {timeout:?}",
+            self.video_frames.load(Ordering::Relaxed)
+        );
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (
+            self.width.load(Ordering::Relaxed),
+            self.height.load(Ordering::Relaxed),
+        )
+    }
+}
+
+pub struct Viewer {
+    pub pc: Arc<RTCPeerConnection>,
+    pub received: Arc<Received>,
+    /// The `Location` of the session (SDP signalling) or `/api/sessions/<id>` (JSON).
+    pub location: String,
+    /// When the offer was sent.
+    pub offered_at: Instant,
+}
+
+/// A browser-like peer with recvonly audio and video transceivers and its offer SDP.
+pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) {
+    let mut media = MediaEngine::default();
+    let mut codecs = vec![(MIME_TYPE_VP8, 96, "", RTPCodecType::Video)];
+    if !options.vp8_only {
+        codecs.push((
+            MIME_TYPE_H264,
+            102,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            RTPCodecType::Video,
+        ));
+    }
+    codecs.push((
+        MIME_TYPE_OPUS,
+        111,
+        "minptime=10;useinbandfec=1",
+        RTPCodecType::Audio,
+    ));
+    for (mime, payload_type, fmtp, kind) in codecs {
+        let capability = RTCRtpCodecCapability {
+            mime_type: mime.into(),
+            clock_rate: if kind == RTPCodecType::Audio {
+                48_000
+            } else {
+                90_000
+            },
+            channels: if kind == RTPCodecType::Audio { 2 } else { 0 },
+            sdp_fmtp_line: fmtp.into(),
+            rtcp_feedback: vec![],
+        };
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    capability,
+                    payload_type,
+                    ..Default::default()
+                },
+                kind,
+            )
+            .expect("codec registers");
+    }
+    let registry =
+        register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let mut settings = SettingEngine::default();
+    settings.set_include_loopback_candidate(true);
+    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // Tests talk over loopback only.
+    settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    let api = APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build();
+    let pc = Arc::new(
+        api.new_peer_connection(RTCConfiguration::default())
+            .await
+            .expect("peer connection"),
+    );
+    for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            send_encodings: vec![],
+        };
+        pc.add_transceiver_from_kind(kind, Some(init))
+            .await
+            .expect("transceiver");
+    }
+    let offer = pc.create_offer(None).await.expect("offer");
+    let mut gathered = pc.gathering_complete_promise().await;
+    pc.set_local_description(offer)
+        .await
+        .expect("local description");
+    let _ = gathered.recv().await;
+    let sdp = pc.local_description().await.expect("local description").sdp;
+    (pc, sdp)
+}
+
+impl Viewer {
+    /// Connects to robocast at `addr`; panics with the server's answer if it refuses.
+    pub async fn connect(addr: SocketAddr, options: ViewerOptions) -> Viewer {
+        let (pc, sdp) = offer(&options).await;
+        let received = Arc::new(Received::default());
+        let on_track_received = Arc::clone(&received);
+        pc.on_track(Box::new(move |track, _, _| {
+            let received = Arc::clone(&on_track_received);
+            if options.read {
+                tokio::spawn(read_track(track, received, options.decode));
+            }
+            Box::pin(async {})
+        }));
+        let offered_at = Instant::now();
+        let (answer, location) = signal(addr, options.signalling, &sdp).await;
+        let answer = RTCSessionDescription::answer(answer).expect("answer parses");
+        pc.set_remote_description(answer)
+            .await
+            .expect("answer accepted");
+        Viewer {
+            pc,
+            received,
+            location,
+            offered_at,
+        }
+    }
+
+    /// Counts frames over `window` after the first one: frames per second.
+    pub async fn measure_fps(&self, window: Duration) -> f64 {
+        self.received.wait_frames(1, Duration::from_secs(10)).await;
+        let start = (
+            Instant::now(),
+            self.received.video_frames.load(Ordering::Relaxed),
+        );
+        tokio::time::sleep(window).await;
+        let frames = self.received.video_frames.load(Ordering::Relaxed) - start.1;
+        frames as f64 / start.0.elapsed().as_secs_f64()
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// Sends the offer the chosen way; returns the answer SDP and the session's location.
+async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String, String) {
+    let response = match signalling {
+        Signalling::Json => {
+            let body = serde_json::json!({ "sdp": sdp, "type": "offer" }).to_string();
+            http::post(addr, "/api/connect", "application/json", body.as_bytes()).await
+        }
+        Signalling::ConnectSdp => {
+            http::post(addr, "/api/connect", "application/sdp", sdp.as_bytes()).await
+        }
+        Signalling::Whep => http::post(addr, "/whep", "application/sdp", sdp.as_bytes()).await,
+    };
+    if signalling == Signalling::Json {
+        assert_eq!(response.status, 200, "{}", response.body);
+        let json = response.json();
+        assert_eq!(json["type"], "answer");
+        let session = json["session"].as_str().expect("session id");
+        return (
+            json["sdp"].as_str().expect("answer sdp").to_owned(),
+            format!("/api/sessions/{session}"),
+        );
+    }
+    assert_eq!(response.status, 201, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/sdp"));
+    let location = response
+        .header("location")
+        .expect("Location header")
+        .to_owned();
+    (response.body, location)
+}
+
+async fn read_track(track: Arc<TrackRemote>, received: Arc<Received>, decode: bool) {
+    let mime = track.codec().capability.mime_type.to_ascii_lowercase();
+    if track.kind() == RTPCodecType::Audio {
+        while track.read_rtp().await.is_ok() {
+            received.audio_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    }
+    *received.video_mime.lock().expect("not poisoned") = Some(mime.clone());
+    let decoder = decode.then(|| Decoder::new(&mime, Arc::clone(&received)));
+    let vp8 = mime.contains("vp8");
+    let mut h264 = SampleBuilder::new(128, H264Packet::default(), 90_000);
+    let mut vp8_builder = SampleBuilder::new(128, Vp8Packet::default(), 90_000);
+    while let Ok((packet, _)) = track.read_rtp().await {
+        let mut frames = Vec::new();
+        if vp8 {
+            vp8_builder.push(packet);
+            while let Some(sample) = vp8_builder.pop() {
+                frames.push(sample.data);
+            }
+        } else {
+            h264.push(packet);
+            while let Some(sample) = h264.pop() {
+                frames.push(sample.data);
+            }
+        }
+        for data in frames {
+            match &decoder {
+                Some(decoder) => decoder.push(&data),
+                None => received.frame(0, 0),
+            }
+        }
+    }
+}
+
+/// `appsrc ! parse ! decoder ! appsink`: counts decoded pictures and records their size.
+struct Decoder {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+}
+
+impl Decoder {
+    fn new(mime: &str, received: Arc<Received>) -> Decoder {
+        gst::init().expect("gstreamer");
+        let (caps, decode) = if mime.contains("vp8") {
+            ("video/x-vp8", "vp8dec")
+        } else {
+            (
+                "video/x-h264,stream-format=byte-stream,alignment=au",
+                "h264parse ! avdec_h264",
+            )
+        };
+        let description = format!(
+            "appsrc name=src is-live=true format=time do-timestamp=true caps={caps} ! {decode} ! appsink name=sink sync=false"
+        );
+        let pipeline = gst::parse::launch(&description)
+            .expect("decoder")
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+        let sink = pipeline
+            .by_name("sink")
+            .expect("sink")
+            .downcast::<gst_app::AppSink>()
+            .expect("appsink");
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let size = sample.caps().and_then(|c| c.structure(0)).map(|s| {
+                        (
+                            s.get::<i32>("width").unwrap_or(0) as u32,
+                            s.get::<i32>("height").unwrap_or(0) as u32,
+                        )
+                    });
+                    let (w, h) = size.unwrap_or((0, 0));
+                    received.frame(w, h);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        let src = pipeline
+            .by_name("src")
+            .expect("src")
+            .downcast::<gst_app::AppSrc>()
+            .expect("appsrc");
+        pipeline
+            .set_state(gst::State::Playing)
+            .expect("decoder plays");
+        Decoder { pipeline, src }
+    }
+
+    fn push(&self, data: &[u8]) {
+        let _ = self.src.push_buffer(gst::Buffer::from_slice(data.to_vec()));
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

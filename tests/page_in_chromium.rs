@@ -1,0 +1,180 @@
+//! The robot page, opened in a real headless Chromium, plays the daemon's live video and
+//! audio: page, `robocast.js`, signalling, encoder and WebRTC working together.
+//!
+//! Needs the Debian package `chromium` (or `ROBOCAST_CHROMIUM`). Without it these tests
+//! fail rather than skip: CI installs it, and a skipped browser test proves nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::browser::{Browser, Page};
+use serde_json::Value;
+
+/// Two browsers decoding 720p next to two encoders would starve a 2-core machine, and the
+/// frame rate measured would be the neighbour's fault. The tests here take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long frames and packets are counted.
+const WINDOW: Duration = Duration::from_secs(5);
+
+const PLAYING: &str = "window.robocast && window.robocast.state === 'connected' \
+    && document.getElementById('video')?.videoWidth > 0";
+
+/// The page's state, its inbound-rtp stats and its audio tracks, stamped with the page clock.
+const SNAPSHOT: &str = r"(async () => {
+    const rc = window.robocast;
+    const snapshot = {
+        at: performance.now(),
+        state: rc ? rc.state : 'window.robocast is not set',
+        lastError: rc && rc.lastError ? String(rc.lastError) : null,
+        video: null,
+        audio: null,
+        audioTracks: [],
+    };
+    if (rc && rc.pc) {
+        (await rc.pc.getStats()).forEach(report => {
+            if (report.type === 'inbound-rtp' && (report.kind === 'video' || report.kind === 'audio')) {
+                snapshot[report.kind] = report;
+            }
+        });
+        snapshot.audioTracks = rc.pc.getReceivers()
+            .map(receiver => receiver.track)
+            .filter(track => track && track.kind === 'audio')
+            .map(track => track.readyState);
+    }
+    return snapshot;
+})()";
+
+fn test_sources(config: &mut robocast::Config) {
+    config.listen = ([127, 0, 0, 1], 0).into();
+    config.video = "test".into();
+    config.audio = "test".into();
+    config.width = 1280;
+    config.height = 720;
+    config.fps = 30;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_the_live_video_and_audio() -> Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let daemon = common::start_daemon(test_sources).await;
+    let browser = Browser::launch().await?;
+    let page = browser
+        .new_page(&format!("http://{}/", daemon.local_addr()))
+        .await?;
+
+    if let Err(error) = page.wait_for(PLAYING, START_TIMEOUT).await {
+        let now = page
+            .eval(SNAPSHOT)
+            .await
+            .unwrap_or_else(|e| e.to_string().into());
+        panic!(
+            "the page did not start playing: {error:#}\n{}",
+            evidence(&page, &[("now", &now)]).await
+        );
+    }
+
+    let before = page.eval(SNAPSHOT).await?;
+    tokio::time::sleep(WINDOW).await;
+    let after = page.eval(SNAPSHOT).await?;
+
+    let seconds = (number(&after, "/at") - number(&before, "/at")) / 1000.0;
+    let fps = (number(&after, "/video/framesDecoded") - number(&before, "/video/framesDecoded"))
+        / seconds;
+    let size = ["/video/frameWidth", "/video/frameHeight"]
+        .map(|at| after.pointer(at).and_then(Value::as_u64));
+    let audio_live = after["audioTracks"]
+        .as_array()
+        .is_some_and(|states| states.iter().any(|state| state == "live"));
+    let audio_packets =
+        number(&after, "/audio/packetsReceived") - number(&before, "/audio/packetsReceived");
+
+    let checks = [
+        (
+            fps >= 25.0,
+            format!("decoded {fps:.1} video frames/s, want at least 25 of the 30 sent"),
+        ),
+        (
+            size == [Some(1280), Some(720)],
+            format!("frames are {size:?}, want 1280x720"),
+        ),
+        (
+            audio_live,
+            format!("no live audio track, got {}", after["audioTracks"]),
+        ),
+        (
+            audio_packets >= 200.0,
+            format!(
+                "{audio_packets} audio packets in {seconds:.1} s, want at least 200 (Opus sends 50/s)"
+            ),
+        ),
+    ];
+    let problems: Vec<String> = checks
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, problem)| problem)
+        .collect();
+    if !problems.is_empty() {
+        panic!(
+            "{}\n{}",
+            problems.join("\n"),
+            evidence(&page, &[("before", &before), ("after", &after)]).await
+        );
+    }
+
+    browser.close().await?;
+    daemon.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robocast_js_exports_the_client() -> Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let daemon = common::start_daemon(test_sources).await;
+    let browser = Browser::launch().await?;
+    let page = browser
+        .new_page(&format!("http://{}/", daemon.local_addr()))
+        .await?;
+
+    let export = page
+        .eval("import('/robocast.js').then(module => typeof module.RobocastClient)")
+        .await?;
+    assert_eq!(
+        export, "function",
+        "/robocast.js should export the class RobocastClient"
+    );
+
+    browser.close().await?;
+    daemon.shutdown().await;
+    Ok(())
+}
+
+/// NaN when absent, so a missing report fails the comparisons that use it.
+fn number(snapshot: &Value, at: &str) -> f64 {
+    snapshot
+        .pointer(at)
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN)
+}
+
+/// What the page said, for a failure message, with a screenshot saved next to the build.
+async fn evidence(page: &Page, snapshots: &[(&str, &Value)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page_in_chromium.png");
+    let mut text = match page.screenshot(&path).await {
+        Ok(()) => format!("screenshot: {}", path.display()),
+        Err(error) => format!("no screenshot: {error:#}"),
+    };
+    if let Some((_, last)) = snapshots.last() {
+        text += &format!(
+            "\npage state: {}, lastError: {}",
+            last["state"], last["lastError"]
+        );
+    }
+    for (label, snapshot) in snapshots {
+        text += &format!("\n{label}: {snapshot:#}");
+    }
+    text
+}
