@@ -20,7 +20,12 @@ async fn json_offer_receives_decoded_h264_and_opus() {
     assert_eq!(viewer.received.size(), (640, 360), "decoded picture size");
     assert!(fps >= 27.0, "decoded {fps:.1} frames/s, want >= 90 % of 30");
     assert_eq!(
-        viewer.received.video_mime.lock().expect("not poisoned").as_deref(),
+        viewer
+            .received
+            .video_mime
+            .lock()
+            .expect("not poisoned")
+            .as_deref(),
         Some("video/h264")
     );
     let audio_rate = audio as f64 / WINDOW.as_secs_f64();

@@ -59,6 +59,8 @@ async fn open_session(
     sdp: String,
     role: Role,
 ) -> Result<(SessionId, String), ApiError> {
+    // A bad offer is a 400 even when every slot is taken.
+    let offer = rtc::offer::Offer::parse(sdp)?;
     let reservation = app.sessions.reserve(role).await.ok_or_else(|| {
         ApiError::Unavailable(
             format!("the viewer limit of {} is reached", app.config.max_viewers),
@@ -67,7 +69,7 @@ async fn open_session(
     })?;
     let id = reservation.id().clone();
     let span = tracing::info_span!("session", session_id = %id, ?role);
-    let (answer, peer) = rtc::peer::answer(&app.engine, sdp, &app.hub, &app.cancel, span).await?;
+    let (answer, peer) = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span).await?;
     reservation.attach(peer);
     Ok((id, answer))
 }

@@ -80,10 +80,13 @@ impl Feed {
         self.subscribers.subscribe()
     }
 
-    /// A new viewer starts at the next key frame, which it asks for at once.
+    /// A new viewer starts at the next key frame, which it asks for at once (every Opus
+    /// packet is one).
     pub fn subscribe(self: &Arc<Self>) -> Subscription {
         self.subscribers.send_modify(|n| *n += 1);
-        self.request_keyframe();
+        if self.codec != Codec::Opus {
+            self.request_keyframe();
+        }
         Subscription {
             feed: Arc::clone(self),
             frames: self.frames.subscribe(),

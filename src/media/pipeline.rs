@@ -121,6 +121,14 @@ impl MediaHub {
         Ok(hub)
     }
 
+    /// The status of the `video` or `audio` pipeline and its every change.
+    pub fn watch_status(&self, kind: &str) -> Option<watch::Receiver<PipelineStatus>> {
+        self.status
+            .iter()
+            .find(|rx| rx.borrow().kind == kind)
+            .cloned()
+    }
+
     pub fn status(&self) -> Vec<PipelineStatus> {
         self.status.iter().map(|rx| rx.borrow().clone()).collect()
     }
@@ -452,6 +460,10 @@ async fn play(
         .iter()
         .find(|(_, f)| f.codec() == Codec::Vp8)
         .map(|(_, f)| f.subscribers());
+    // Viewers may have subscribed before this (re)build: start from their current count.
+    if let (Some(valve), Some(viewers)) = (vp8_valve, vp8_viewers.as_mut()) {
+        valve.set_property("drop", *viewers.borrow_and_update() == 0);
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_frames = frame_count(sinks);
     let mut last_progress = Instant::now();

@@ -26,6 +26,20 @@ fn bad(problem: impl Into<String>, hint: impl Into<String>) -> RtcError {
     }
 }
 
+/// An offer that passed [`inspect`]: safe to answer.
+#[derive(Debug)]
+pub struct Offer {
+    pub sdp: String,
+    pub info: OfferInfo,
+}
+
+impl Offer {
+    pub fn parse(sdp: String) -> Result<Offer, RtcError> {
+        let info = inspect(&sdp)?;
+        Ok(Offer { sdp, info })
+    }
+}
+
 pub fn inspect(sdp: &str) -> Result<OfferInfo, RtcError> {
     if sdp.trim().is_empty() {
         return Err(bad(

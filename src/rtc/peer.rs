@@ -16,7 +16,7 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
-use super::offer::{self, OfferInfo};
+use super::offer::{Offer, OfferInfo};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump};
 use crate::media::{Feed, MediaHub};
 
@@ -109,16 +109,16 @@ impl PeerHandle {
     }
 }
 
-/// Answers `sdp` (an offer) and starts the session; it ends when `parent` is cancelled,
+/// Answers a checked offer and starts the session; it ends when `parent` is cancelled,
 /// the handle is closed, or the link fails.
 pub async fn answer(
     engine: &Engine,
-    sdp: String,
+    offer: Offer,
     hub: &MediaHub,
     parent: &CancellationToken,
     span: tracing::Span,
 ) -> Result<(String, PeerHandle), RtcError> {
-    let info = offer::inspect(&sdp)?;
+    let Offer { sdp, info } = offer;
     let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
         problem: format!("the offer was rejected: {e}"),
         hint: "send the unmodified SDP from RTCPeerConnection.createOffer()".into(),

@@ -76,6 +76,7 @@ pub struct Received {
     pub first_frame: OnceLock<Instant>,
     pub video_mime: Mutex<Option<String>>,
     frames: OnceLock<watch::Sender<u64>>,
+    audio: OnceLock<watch::Sender<u64>>,
 }
 
 impl Received {
@@ -87,6 +88,24 @@ impl Received {
         self.frames
             .get_or_init(|| watch::Sender::new(0))
             .send_replace(n);
+    }
+
+    fn audio_packet(&self) {
+        let n = self.audio_packets.fetch_add(1, Ordering::Relaxed) + 1;
+        self.audio
+            .get_or_init(|| watch::Sender::new(0))
+            .send_replace(n);
+    }
+
+    /// Waits until at least `n` audio packets arrived, or panics after `timeout`.
+    pub async fn wait_audio_packets(&self, n: u64, timeout: Duration) {
+        let mut rx = self.audio.get_or_init(|| watch::Sender::new(0)).subscribe();
+        let got = tokio::time::timeout(timeout, rx.wait_for(|&p| p >= n)).await;
+        assert!(
+            got.is_ok(),
+            "only {} of {n} audio packets within {timeout:?}",
+            self.audio_packets.load(Ordering::Relaxed)
+        );
     }
 
     /// Waits until at least `n` video frames arrived, or panics after `timeout`.
@@ -276,7 +295,7 @@ async fn read_track(track: Arc<TrackRemote>, received: Arc<Received>, decode: bo
     let mime = track.codec().capability.mime_type.to_ascii_lowercase();
     if track.kind() == RTPCodecType::Audio {
         while track.read_rtp().await.is_ok() {
-            received.audio_packets.fetch_add(1, Ordering::Relaxed);
+            received.audio_packet();
         }
         return;
     }
