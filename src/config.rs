@@ -124,6 +124,14 @@ pub struct Overrides {
     /// Video bitrate in kbit/s [default: 2500]
     #[arg(long, env = "ROBOCAST_BITRATE", value_name = "KBPS", global = true)]
     pub bitrate: Option<u32>,
+    /// Opus bitrate in kbit/s [default: 64]
+    #[arg(
+        long,
+        env = "ROBOCAST_AUDIO_BITRATE",
+        value_name = "KBPS",
+        global = true
+    )]
+    pub audio_bitrate: Option<u32>,
     /// Most viewers at once [default: 16]
     #[arg(long, env = "ROBOCAST_MAX_VIEWERS", value_name = "N", global = true)]
     pub max_viewers: Option<usize>,
@@ -161,14 +169,11 @@ impl Config {
             size: file.size.as_deref(),
             fps: file.fps,
             bitrate: file.bitrate,
+            audio_bitrate: file.audio_bitrate,
             max_viewers: file.max_viewers,
             ice_servers: file.ice_servers.as_deref(),
             encoder: file.encoder.as_deref(),
-        })?;
-        if let Some(kbps) = file.audio_bitrate {
-            self.audio_bitrate_kbps = kbps;
-        }
-        Ok(())
+        })
     }
 
     pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
@@ -179,6 +184,7 @@ impl Config {
             size: o.size.as_deref(),
             fps: o.fps,
             bitrate: o.bitrate,
+            audio_bitrate: o.audio_bitrate,
             max_viewers: o.max_viewers,
             ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
             encoder: o.encoder.as_deref(),
@@ -202,6 +208,7 @@ impl Config {
         set(&mut self.audio, layer.audio.map(str::to_owned));
         set(&mut self.fps, layer.fps);
         set(&mut self.bitrate_kbps, layer.bitrate);
+        set(&mut self.audio_bitrate_kbps, layer.audio_bitrate);
         set(&mut self.max_viewers, layer.max_viewers);
         set(
             &mut self.ice_servers,
@@ -307,6 +314,7 @@ struct Layer<'a> {
     size: Option<&'a str>,
     fps: Option<u32>,
     bitrate: Option<u32>,
+    audio_bitrate: Option<u32>,
     max_viewers: Option<usize>,
     ice_servers: Option<&'a [String]>,
     encoder: Option<&'a str>,

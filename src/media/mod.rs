@@ -13,11 +13,16 @@
 //! * [`clockstamp`] paints the capture time into the test pattern so the benchmark can
 //!   read glass-to-glass latency back from the browser.
 //! * [`devices`] lists cameras, audio devices and encoders for `robocast devices`.
+//! * `build` turns a recipe into a pipeline, `keyframe` throttles key frame requests,
+//!   `meter` measures rates and stalls; [`pipeline`] supervises them all.
 
+mod build;
 pub mod clockstamp;
 pub mod devices;
 pub mod encoder;
 pub mod fanout;
+mod keyframe;
+mod meter;
 pub mod pipeline;
 pub mod source;
 

@@ -10,29 +10,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::encoder::{self, EncodeParams};
-use super::source::{AudioSource, Geometry, Output, VideoSource};
-use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp};
+use super::build::{Built, build};
+use super::keyframe::{KeyframeThrottle, force_keyframe, keyframe_request};
+use super::meter::Meter;
+use super::source::{AudioSource, VideoSource};
+use super::{Codec, Feed, MediaError};
 use crate::config::Config;
 
 /// Wait between a failure and the next attempt.
 pub const RETRY_DELAY: Duration = Duration::from_secs(2);
-/// At most one forced key frame per feed in this interval ("about one a second");
-/// requests in between are coalesced into one at the end of the interval.
-pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(800);
-/// A running pipeline that produced nothing for this long is rebuilt.
-const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,10 +51,13 @@ pub struct PipelineStatus {
     pub state: PipelineState,
     pub error: Option<String>,
     pub restarts: u64,
+    /// Measured over the last second, from the first (H.264 or Opus) feed.
+    pub fps: f64,
+    pub kbps: f64,
 }
 
 impl PipelineStatus {
-    fn new(kind: &'static str, source: &str) -> PipelineStatus {
+    pub(super) fn new(kind: &'static str, source: &str) -> PipelineStatus {
         PipelineStatus {
             kind,
             source: source.into(),
@@ -70,6 +68,8 @@ impl PipelineStatus {
             state: PipelineState::Starting,
             error: None,
             restarts: 0,
+            fps: 0.0,
+            kbps: 0.0,
         }
     }
 }
@@ -143,7 +143,7 @@ impl MediaHub {
 }
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
-enum Recipe {
+pub(super) enum Recipe {
     Video {
         source: VideoSource,
         config: Config,
@@ -155,16 +155,6 @@ enum Recipe {
         bitrate_kbps: u32,
         feed: Arc<Feed>,
     },
-}
-
-/// A built pipeline with the parts the supervisor drives.
-struct Built {
-    pipeline: gst::Pipeline,
-    /// Appsinks with their feeds; key frame requests go upstream from each appsink.
-    sinks: Vec<(gst_app::AppSink, Arc<Feed>)>,
-    /// The VP8 branch's valve, opened while VP8 viewers exist.
-    vp8_valve: Option<gst::Element>,
-    status: PipelineStatus,
 }
 
 fn spawn_supervisor(
@@ -225,193 +215,6 @@ async fn supervise(
     }
 }
 
-fn build(recipe: &Recipe) -> Result<Built, MediaError> {
-    match recipe {
-        Recipe::Video {
-            source,
-            config,
-            h264,
-            vp8,
-        } => build_video(source, config, h264, vp8),
-        Recipe::Audio {
-            source,
-            bitrate_kbps,
-            feed,
-        } => build_audio(source, *bitrate_kbps, feed),
-    }
-}
-
-/// Parses a description into a pipeline, with an error that shows the description.
-fn launch(description: &str) -> Result<gst::Pipeline, MediaError> {
-    let build_error = |message: String| MediaError::Build {
-        description: description.into(),
-        message,
-    };
-    gst::parse::launch(description)
-        .map_err(|e| build_error(e.to_string()))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| build_error("not a pipeline".into()))
-}
-
-fn by_name(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, MediaError> {
-    pipeline
-        .by_name(name)
-        .ok_or_else(|| MediaError::Runtime(format!("element `{name}` missing from the pipeline")))
-}
-
-fn appsink(
-    pipeline: &gst::Pipeline,
-    name: &str,
-    feed: &Arc<Feed>,
-    default: Duration,
-) -> Result<gst_app::AppSink, MediaError> {
-    let sink = by_name(pipeline, name)?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| MediaError::Runtime(format!("`{name}` is not an appsink")))?;
-    let feed = Arc::clone(feed);
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                let duration = buffer.duration().map(Duration::from).unwrap_or(default);
-                let map = buffer
-                    .into_mapped_buffer_readable()
-                    .map_err(|_| gst::FlowError::Error)?;
-                feed.publish(EncodedFrame {
-                    data: Bytes::from_owner(map),
-                    duration,
-                    keyframe,
-                });
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    Ok(sink)
-}
-
-/// Every appsink: no clock sync (frames leave as soon as they are encoded).
-const SINK: &str = "appsink sync=false async=false max-buffers=4 drop=true";
-/// A one-frame leaky queue: a slow branch drops pictures instead of stalling the source.
-const LEAKY: &str = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream";
-const H264_OUT: &str =
-    "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au";
-
-fn build_video(
-    source: &VideoSource,
-    config: &Config,
-    h264: &Arc<Feed>,
-    vp8: &Arc<Feed>,
-) -> Result<Built, MediaError> {
-    let geometry = Geometry {
-        width: config.width,
-        height: config.height,
-        fps: config.fps,
-    };
-    let Some(chain) = source.chain(geometry)? else {
-        return Err(MediaError::Runtime("video is disabled".into()));
-    };
-    let params = EncodeParams {
-        width: config.width,
-        height: config.height,
-        fps: config.fps,
-        bitrate_kbps: config.bitrate_kbps,
-    };
-    let vp8_spec = encoder::choose(Codec::Vp8, "auto").ok();
-    let vp8_enc = vp8_spec.map(|s| format!("{} name=vp8enc ! {}", s.element, s.caps));
-    let mut status = PipelineStatus::new("video", &chain.label);
-    let mut h264_spec = None;
-    let description = match chain.output {
-        Output::Raw => {
-            let spec = encoder::choose(Codec::H264, &config.encoder)?;
-            h264_spec = Some(spec);
-            status.encoder = Some(spec.element.into());
-            status.hardware = spec.hardware;
-            let stamp = if chain.stamp {
-                " ! identity name=stamp"
-            } else {
-                ""
-            };
-            let vp8_branch = vp8_enc
-                .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! {enc} ! {SINK} name=vp8"))
-                .unwrap_or_default();
-            format!(
-                "{}{stamp} ! tee name=t t. ! {LEAKY} ! {} name=enc ! {} ! {H264_OUT} ! {SINK} name=h264{vp8_branch}",
-                chain.description, spec.element, spec.caps
-            )
-        }
-        Output::H264 => {
-            status.encoder = Some("passthrough".into());
-            status.passthrough = true;
-            let vp8_branch = vp8_enc
-                .map(|enc| {
-                    format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! avdec_h264 ! videoconvert ! {enc} ! {SINK} name=vp8")
-                })
-                .unwrap_or_default();
-            format!(
-                "{} ! {H264_OUT} ! tee name=t t. ! queue ! {SINK} name=h264{vp8_branch}",
-                chain.description
-            )
-        }
-    };
-    tracing::debug!(%description, "video pipeline");
-    let pipeline = launch(&description)?;
-    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
-        (spec.configure)(&enc, &params);
-    }
-    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "vp8enc"), vp8_spec) {
-        (spec.configure)(&enc, &params);
-    }
-    if chain.stamp {
-        let pad = by_name(&pipeline, "stamp")?.static_pad("src");
-        if let Some(pad) = pad {
-            clockstamp::attach(&pad, config.width, config.height)
-                .map_err(|e| MediaError::Runtime(format!("cannot attach clock stamp: {e}")))?;
-        }
-    }
-    let frame = Duration::from_secs(1) / config.fps.max(1);
-    let mut sinks = vec![(appsink(&pipeline, "h264", h264, frame)?, Arc::clone(h264))];
-    if vp8_spec.is_some() {
-        sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
-    }
-    let vp8_valve = by_name(&pipeline, "vp8valve").ok();
-    Ok(Built {
-        pipeline,
-        sinks,
-        vp8_valve,
-        status,
-    })
-}
-
-fn build_audio(
-    source: &AudioSource,
-    bitrate_kbps: u32,
-    feed: &Arc<Feed>,
-) -> Result<Built, MediaError> {
-    let Some((label, chain)) = source.chain() else {
-        return Err(MediaError::Runtime("audio is disabled".into()));
-    };
-    let description = format!(
-        "{chain} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ! \
-         opusenc name=enc bitrate={} frame-size=20 ! {SINK} name=opus",
-        bitrate_kbps * 1000
-    );
-    let pipeline = launch(&description)?;
-    let sinks = vec![(
-        appsink(&pipeline, "opus", feed, Duration::from_millis(20))?,
-        Arc::clone(feed),
-    )];
-    let mut status = PipelineStatus::new("audio", &label);
-    status.encoder = Some("opusenc".into());
-    Ok(Built {
-        pipeline,
-        sinks,
-        vp8_valve: None,
-        status,
-    })
-}
-
 /// Plays a built pipeline until it fails, ends, stalls or `cancel`; always leaves it `Null`.
 async fn run(
     built: Built,
@@ -465,8 +268,7 @@ async fn play(
         valve.set_property("drop", *viewers.borrow_and_update() == 0);
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_frames = frame_count(sinks);
-    let mut last_progress = Instant::now();
+    let mut meter = Meter::new(sinks);
     loop {
         let next_pending = keyframes.iter().filter_map(|k| k.pending_at()).min();
         tokio::select! {
@@ -494,25 +296,12 @@ async fn play(
                 }
             }
             _ = tick.tick() => {
-                let frames = frame_count(sinks);
-                if frames != last_frames {
-                    (last_frames, last_progress) = (frames, Instant::now());
-                    if status.borrow().caps.is_none() {
-                        let caps = sinks[0].0.static_pad("sink").and_then(|p| p.current_caps()).map(|c| c.to_string());
-                        status.send_modify(|s| s.caps = caps);
-                    }
-                } else if last_progress.elapsed() > STALL_TIMEOUT && status.borrow().state == PipelineState::Running {
-                    return MediaError::Runtime(format!("no frames for {} s (device gone?)", STALL_TIMEOUT.as_secs()));
+                if let Err(stalled) = meter.tick(sinks, status) {
+                    return stalled;
                 }
             }
         }
     }
-}
-
-fn frame_count(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> u64 {
-    sinks.first().map_or(0, |(_, f)| {
-        f.stats.frames.load(std::sync::atomic::Ordering::Relaxed)
-    })
 }
 
 /// Handles a bus message; returns the error that ends this run, if any.
@@ -562,17 +351,6 @@ fn bus_error(bus: &gst::Bus) -> Option<MediaError> {
     }
 }
 
-/// Waits for any feed's key frame request and says which.
-async fn keyframe_request(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> usize {
-    let waits = sinks.iter().enumerate().map(|(i, (_, feed))| {
-        Box::pin(async move {
-            feed.keyframe_wanted().await;
-            i
-        })
-    });
-    futures_util::future::select_all(waits).await.0
-}
-
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -587,54 +365,6 @@ async fn watch_changed(rx: &mut Option<watch::Receiver<usize>>) -> Option<usize>
             Some(*rx.borrow_and_update())
         }
         None => std::future::pending().await,
-    }
-}
-
-/// Sends a force-key-unit event upstream from the appsink to the encoder (or camera).
-fn force_keyframe(sink: &gst_app::AppSink) {
-    let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-        .all_headers(true)
-        .build();
-    if !sink.send_event(event) {
-        tracing::debug!(sink = %sink.name(), "key frame request not handled upstream");
-    }
-}
-
-/// Allows one key frame per [`KEYFRAME_MIN_INTERVAL`], coalescing the rest into one.
-#[derive(Default)]
-struct KeyframeThrottle {
-    last: Option<Instant>,
-    pending: bool,
-}
-
-impl KeyframeThrottle {
-    /// A request arrived: true if it may be sent now, else it is kept pending.
-    fn request(&mut self) -> bool {
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < KEYFRAME_MIN_INTERVAL)
-        {
-            self.pending = true;
-            return false;
-        }
-        self.last = Some(Instant::now());
-        true
-    }
-
-    fn pending_at(&self) -> Option<Instant> {
-        self.pending.then(|| {
-            self.last
-                .map_or_else(Instant::now, |t| t + KEYFRAME_MIN_INTERVAL)
-        })
-    }
-
-    fn fire_pending(&mut self) -> bool {
-        if self.pending_at().is_some_and(|at| at <= Instant::now()) {
-            self.pending = false;
-            self.last = Some(Instant::now());
-            return true;
-        }
-        false
     }
 }
 

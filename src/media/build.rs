@@ -1,0 +1,213 @@
+//! Turning a recipe (source, encoder, size) into a GStreamer pipeline whose appsinks
+//! publish into the feeds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::encoder::{self, EncodeParams};
+use super::pipeline::{PipelineStatus, Recipe};
+use super::source::{AudioSource, Geometry, Output, VideoSource};
+use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp};
+use crate::config::Config;
+
+/// A built pipeline with the parts the supervisor drives.
+pub(super) struct Built {
+    pub pipeline: gst::Pipeline,
+    /// Appsinks with their feeds; key frame requests go upstream from each appsink.
+    pub sinks: Vec<(gst_app::AppSink, Arc<Feed>)>,
+    /// The VP8 branch's valve, opened while VP8 viewers exist.
+    pub vp8_valve: Option<gst::Element>,
+    pub status: PipelineStatus,
+}
+
+pub(super) fn build(recipe: &Recipe) -> Result<Built, MediaError> {
+    match recipe {
+        Recipe::Video {
+            source,
+            config,
+            h264,
+            vp8,
+        } => build_video(source, config, h264, vp8),
+        Recipe::Audio {
+            source,
+            bitrate_kbps,
+            feed,
+        } => build_audio(source, *bitrate_kbps, feed),
+    }
+}
+
+/// Parses a description into a pipeline, with an error that shows the description.
+fn launch(description: &str) -> Result<gst::Pipeline, MediaError> {
+    let build_error = |message: String| MediaError::Build {
+        description: description.into(),
+        message,
+    };
+    gst::parse::launch(description)
+        .map_err(|e| build_error(e.to_string()))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| build_error("not a pipeline".into()))
+}
+
+fn by_name(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, MediaError> {
+    pipeline
+        .by_name(name)
+        .ok_or_else(|| MediaError::Runtime(format!("element `{name}` missing from the pipeline")))
+}
+
+fn appsink(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    feed: &Arc<Feed>,
+    default: Duration,
+) -> Result<gst_app::AppSink, MediaError> {
+    let sink = by_name(pipeline, name)?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| MediaError::Runtime(format!("`{name}` is not an appsink")))?;
+    let feed = Arc::clone(feed);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                let duration = buffer.duration().map(Duration::from).unwrap_or(default);
+                let map = buffer
+                    .into_mapped_buffer_readable()
+                    .map_err(|_| gst::FlowError::Error)?;
+                feed.publish(EncodedFrame {
+                    data: Bytes::from_owner(map),
+                    duration,
+                    keyframe,
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(sink)
+}
+
+/// Every appsink: no clock sync (frames leave as soon as they are encoded).
+const SINK: &str = "appsink sync=false async=false max-buffers=4 drop=true";
+/// A one-frame leaky queue: a slow branch drops pictures instead of stalling the source.
+const LEAKY: &str = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream";
+const H264_OUT: &str =
+    "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au";
+
+fn build_video(
+    source: &VideoSource,
+    config: &Config,
+    h264: &Arc<Feed>,
+    vp8: &Arc<Feed>,
+) -> Result<Built, MediaError> {
+    let geometry = Geometry {
+        width: config.width,
+        height: config.height,
+        fps: config.fps,
+    };
+    let Some(chain) = source.chain(geometry)? else {
+        return Err(MediaError::Runtime("video is disabled".into()));
+    };
+    let params = EncodeParams {
+        width: config.width,
+        height: config.height,
+        fps: config.fps,
+        bitrate_kbps: config.bitrate_kbps,
+    };
+    let vp8_spec = encoder::choose(Codec::Vp8, "auto").ok();
+    let vp8_enc = vp8_spec.map(|s| format!("{} name=vp8enc ! {}", s.element, s.caps));
+    let mut status = PipelineStatus::new("video", &chain.label);
+    let mut h264_spec = None;
+    let description = match chain.output {
+        Output::Raw => {
+            let spec = encoder::choose(Codec::H264, &config.encoder)?;
+            h264_spec = Some(spec);
+            status.encoder = Some(spec.element.into());
+            status.hardware = spec.hardware;
+            let stamp = if chain.stamp {
+                " ! identity name=stamp"
+            } else {
+                ""
+            };
+            let vp8_branch = vp8_enc
+                .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! {enc} ! {SINK} name=vp8"))
+                .unwrap_or_default();
+            format!(
+                "{}{stamp} ! tee name=t t. ! {LEAKY} ! {} name=enc ! {} ! {H264_OUT} ! {SINK} name=h264{vp8_branch}",
+                chain.description, spec.element, spec.caps
+            )
+        }
+        Output::H264 => {
+            status.encoder = Some("passthrough".into());
+            status.passthrough = true;
+            let vp8_branch = vp8_enc
+                .map(|enc| {
+                    format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! avdec_h264 ! videoconvert ! {enc} ! {SINK} name=vp8")
+                })
+                .unwrap_or_default();
+            format!(
+                "{} ! {H264_OUT} ! tee name=t t. ! queue ! {SINK} name=h264{vp8_branch}",
+                chain.description
+            )
+        }
+    };
+    tracing::debug!(%description, "video pipeline");
+    let pipeline = launch(&description)?;
+    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
+        (spec.configure)(&enc, &params);
+    }
+    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "vp8enc"), vp8_spec) {
+        (spec.configure)(&enc, &params);
+    }
+    if chain.stamp {
+        let pad = by_name(&pipeline, "stamp")?.static_pad("src");
+        if let Some(pad) = pad {
+            clockstamp::attach(&pad, config.width, config.height)
+                .map_err(|e| MediaError::Runtime(format!("cannot attach clock stamp: {e}")))?;
+        }
+    }
+    let frame = Duration::from_secs(1) / config.fps.max(1);
+    let mut sinks = vec![(appsink(&pipeline, "h264", h264, frame)?, Arc::clone(h264))];
+    if vp8_spec.is_some() {
+        sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
+    }
+    let vp8_valve = by_name(&pipeline, "vp8valve").ok();
+    Ok(Built {
+        pipeline,
+        sinks,
+        vp8_valve,
+        status,
+    })
+}
+
+fn build_audio(
+    source: &AudioSource,
+    bitrate_kbps: u32,
+    feed: &Arc<Feed>,
+) -> Result<Built, MediaError> {
+    let Some((label, chain)) = source.chain() else {
+        return Err(MediaError::Runtime("audio is disabled".into()));
+    };
+    let description = format!(
+        "{chain} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ! \
+         opusenc name=enc bitrate={} frame-size=20 ! {SINK} name=opus",
+        bitrate_kbps * 1000
+    );
+    let pipeline = launch(&description)?;
+    let sinks = vec![(
+        appsink(&pipeline, "opus", feed, Duration::from_millis(20))?,
+        Arc::clone(feed),
+    )];
+    let mut status = PipelineStatus::new("audio", &label);
+    status.encoder = Some("opusenc".into());
+    Ok(Built {
+        pipeline,
+        sinks,
+        vp8_valve: None,
+        status,
+    })
+}
