@@ -45,9 +45,5 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         println!("video and audio are both `none`: nothing to check");
     }
     cancel.cancel();
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

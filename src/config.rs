@@ -60,26 +60,15 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid `{field}`: {problem}; {fix}")]
-    Invalid {
-        field: &'static str,
-        problem: String,
-        fix: String,
-    },
+    Invalid { field: &'static str, problem: String, fix: String },
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        problem: problem.into(),
-        fix: fix.into(),
-    }
+    ConfigError::Invalid { field, problem: problem.into(), fix: fix.into() }
 }
 
 /// The TOML file: the same fields as [`Config`], all optional, unknown keys rejected so a
@@ -125,12 +114,7 @@ pub struct Overrides {
     #[arg(long, env = "ROBOCAST_BITRATE", value_name = "KBPS", global = true)]
     pub bitrate: Option<u32>,
     /// Opus bitrate in kbit/s [default: 64]
-    #[arg(
-        long,
-        env = "ROBOCAST_AUDIO_BITRATE",
-        value_name = "KBPS",
-        global = true
-    )]
+    #[arg(long, env = "ROBOCAST_AUDIO_BITRATE", value_name = "KBPS", global = true)]
     pub audio_bitrate: Option<u32>,
     /// Most viewers at once [default: 16]
     #[arg(long, env = "ROBOCAST_MAX_VIEWERS", value_name = "N", global = true)]
@@ -210,10 +194,7 @@ impl Config {
         set(&mut self.bitrate_kbps, layer.bitrate);
         set(&mut self.audio_bitrate_kbps, layer.audio_bitrate);
         set(&mut self.max_viewers, layer.max_viewers);
-        set(
-            &mut self.ice_servers,
-            layer.ice_servers.map(<[String]>::to_vec),
-        );
+        set(&mut self.ice_servers, layer.ice_servers.map(<[String]>::to_vec));
         set(&mut self.encoder, layer.encoder.map(str::to_owned));
         Ok(())
     }
@@ -235,11 +216,7 @@ impl Config {
             ));
         }
         if !(1..=120).contains(&self.fps) {
-            return Err(invalid(
-                "fps",
-                format!("{} is out of range", self.fps),
-                "use 1 to 120, e.g. 30",
-            ));
+            return Err(invalid("fps", format!("{} is out of range", self.fps), "use 1 to 120, e.g. 30"));
         }
         if !(50..=50_000).contains(&self.bitrate_kbps) {
             return Err(invalid(
@@ -256,11 +233,7 @@ impl Config {
             ));
         }
         if self.max_viewers == 0 {
-            return Err(invalid(
-                "max_viewers",
-                "0 would refuse everyone",
-                "use at least 1, e.g. 16",
-            ));
+            return Err(invalid("max_viewers", "0 would refuse everyone", "use at least 1, e.g. 16"));
         }
         crate::media::VideoSource::parse(&self.video).map_err(|e| {
             invalid(
@@ -270,19 +243,11 @@ impl Config {
             )
         })?;
         crate::media::AudioSource::parse(&self.audio).map_err(|e| {
-            invalid(
-                "audio",
-                e.to_string(),
-                "use auto, test, alsa:<device>, pulse, none or gst:<pipeline>",
-            )
+            invalid("audio", e.to_string(), "use auto, test, alsa:<device>, pulse, none or gst:<pipeline>")
         })?;
         for url in &self.ice_servers {
             crate::rtc::IceServer::parse(url).map_err(|problem| {
-                invalid(
-                    "ice_servers",
-                    problem,
-                    "use stun:host:port or turn:user:password@host:port",
-                )
+                invalid("ice_servers", problem, "use stun:host:port or turn:user:password@host:port")
             })?;
         }
         Ok(())
@@ -291,14 +256,9 @@ impl Config {
 
 impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
     }
 
     pub fn parse(text: &str) -> Result<FileConfig, String> {
@@ -328,13 +288,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 
 /// Parses `WxH`, e.g. `1280x720`.
 pub fn parse_size(size: &str) -> Result<(u32, u32), ConfigError> {
-    let bad = || {
-        invalid(
-            "size",
-            format!("`{size}` is not WxH"),
-            "write it like 1280x720",
-        )
-    };
+    let bad = || invalid("size", format!("`{size}` is not WxH"), "write it like 1280x720");
     let (w, h) = size.trim().split_once(['x', 'X']).ok_or_else(bad)?;
     Ok((w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?))
 }
@@ -346,37 +300,19 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         let mut config = Config::default();
-        let file = FileConfig::parse("size = \"640x480\"\nfps = 15\nvideo = \"test\"")
-            .expect("valid toml");
+        let file = FileConfig::parse("size = \"640x480\"\nfps = 15\nvideo = \"test\"").expect("valid toml");
         config.apply_file(&file).expect("file applies");
-        let flags = Overrides {
-            fps: Some(25),
-            ..Default::default()
-        };
+        let flags = Overrides { fps: Some(25), ..Default::default() };
         config.apply_overrides(&flags).expect("flags apply");
-        assert_eq!(
-            (
-                config.width,
-                config.height,
-                config.fps,
-                config.video.as_str()
-            ),
-            (640, 480, 25, "test")
-        );
+        assert_eq!((config.width, config.height, config.fps, config.video.as_str()), (640, 480, 25, "test"));
         config.validate().expect("valid");
     }
 
     #[test]
     fn errors_name_field_and_fix() {
-        let config = Config {
-            fps: 0,
-            ..Config::default()
-        };
+        let config = Config { fps: 0, ..Config::default() };
         let message = config.validate().expect_err("fps 0 is invalid").to_string();
-        assert!(
-            message.contains("`fps`") && message.contains("use 1 to 120"),
-            "{message}"
-        );
+        assert!(message.contains("`fps`") && message.contains("use 1 to 120"), "{message}");
         let err = parse_size("1280by720").expect_err("bad size").to_string();
         assert!(err.contains("`size`") && err.contains("1280x720"), "{err}");
         let err = FileConfig::parse("fsp = 3").expect_err("unknown key");

@@ -69,10 +69,7 @@ impl Running {
     /// Ends every session and pipeline and waits (bounded) for the server to stop.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.server)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.server).await.is_err() {
             tracing::warn!("HTTP server did not stop within {SHUTDOWN_DEADLINE:?}");
         }
     }
@@ -86,12 +83,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let engine = rtc::Engine::new(&config.ice_servers)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (in use? try --listen 0.0.0.0:8081)",
-                config.listen
-            )
-        })?;
+        .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;
     let addr = listener.local_addr()?;
     let state = http::AppState {
         sessions: sessions::Sessions::start(config.max_viewers),
@@ -104,17 +96,10 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let app = http::router(state);
     let stop = cancel.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
     });
     tracing::info!(%addr, "robocast listening: open http://{}/", display_addr(addr));
-    Ok(Running {
-        addr,
-        cancel,
-        server,
-        hub,
-    })
+    Ok(Running { addr, cancel, server, hub })
 }
 
 /// Runs until `shutdown` resolves; the library form of `robocast` with no subcommand.
@@ -128,9 +113,5 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
 /// `0.0.0.0:8080` is not an address a browser can open; show `localhost:8080` instead.
 fn display_addr(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("localhost:{}", addr.port())
-    } else {
-        addr.to_string()
-    }
+    if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() }
 }

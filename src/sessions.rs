@@ -23,12 +23,7 @@ impl SessionId {
         // RandomState is seeded from the OS per instance: unguessable enough for an id that
         // is not a credential (tokens come with the security issue).
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
+        hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
         SessionId(format!("{:016x}", hasher.finish()))
     }
 
@@ -68,6 +63,8 @@ pub struct SessionInfo {
     pub video_frames: u64,
     pub audio_frames: u64,
     pub bytes_sent: u64,
+    /// PLI/FIR the viewer sent.
+    pub keyframe_requests: u64,
 }
 
 struct Entry {
@@ -77,24 +74,11 @@ struct Entry {
 }
 
 enum Request {
-    Reserve {
-        role: Role,
-        reply: oneshot::Sender<Option<SessionId>>,
-    },
-    Attach {
-        id: SessionId,
-        peer: PeerHandle,
-    },
-    Remove {
-        id: SessionId,
-    },
-    Get {
-        id: SessionId,
-        reply: oneshot::Sender<Option<PeerHandle>>,
-    },
-    List {
-        reply: oneshot::Sender<Vec<SessionInfo>>,
-    },
+    Reserve { role: Role, reply: oneshot::Sender<Option<SessionId>> },
+    Attach { id: SessionId, peer: PeerHandle },
+    Remove { id: SessionId },
+    Get { id: SessionId, reply: oneshot::Sender<Option<PeerHandle>> },
+    List { reply: oneshot::Sender<Vec<SessionInfo>> },
 }
 
 /// A handle to the registry task. Cheap to clone.
@@ -118,10 +102,7 @@ impl Reservation {
     /// Hands the peer to the registry, which forgets the session when the peer ends.
     pub fn attach(mut self, peer: PeerHandle) {
         self.attached = true;
-        let _ = self.sessions.tx.send(Request::Attach {
-            id: self.id.clone(),
-            peer: peer.clone(),
-        });
+        let _ = self.sessions.tx.send(Request::Attach { id: self.id.clone(), peer: peer.clone() });
         let sessions = self.sessions.clone();
         let id = self.id.clone();
         tokio::spawn(async move {
@@ -134,9 +115,7 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.attached {
-            let _ = self.sessions.tx.send(Request::Remove {
-                id: self.id.clone(),
-            });
+            let _ = self.sessions.tx.send(Request::Remove { id: self.id.clone() });
         }
     }
 }
@@ -154,21 +133,12 @@ impl Sessions {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Request::Reserve { role, reply }).ok()?;
         let id = rx.await.ok()??;
-        Some(Reservation {
-            id,
-            sessions: self.clone(),
-            attached: false,
-        })
+        Some(Reservation { id, sessions: self.clone(), attached: false })
     }
 
     pub async fn get(&self, id: &SessionId) -> Option<PeerHandle> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Get {
-                id: id.clone(),
-                reply,
-            })
-            .ok()?;
+        self.tx.send(Request::Get { id: id.clone(), reply }).ok()?;
         rx.await.ok()?
     }
 
@@ -188,18 +158,9 @@ async fn own(mut rx: mpsc::UnboundedReceiver<Request>, max: usize) {
             Request::Reserve { role, reply } => {
                 let id = (sessions.len() < max).then(SessionId::random);
                 if let Some(id) = &id {
-                    let created = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
-                    sessions.insert(
-                        id.clone(),
-                        Entry {
-                            role,
-                            created,
-                            peer: None,
-                        },
-                    );
+                    let created =
+                        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    sessions.insert(id.clone(), Entry { role, created, peer: None });
                 }
                 let _ = reply.send(id);
             }
@@ -234,5 +195,6 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         video_frames: peer.stats.video_frames.load(Ordering::Relaxed),
         audio_frames: peer.stats.audio_frames.load(Ordering::Relaxed),
         bytes_sent: peer.stats.bytes_sent.load(Ordering::Relaxed),
+        keyframe_requests: peer.stats.keyframe_requests.load(Ordering::Relaxed),
     })
 }

@@ -55,7 +55,7 @@ video.addEventListener('volumechange', () => renderSound());
 function renderSound() {
   const audible = soundUnlocked && !video.muted;
   soundButton.classList.toggle('locked', !soundUnlocked);
-  soundButton.textContent = !soundUnlocked ? '🔇 Click to unmute' : audible ? '🔊 Mute' : '🔇 Unmute';
+  soundButton.textContent = !soundUnlocked ? 'Click to unmute' : audible ? 'Mute' : 'Unmute';
   soundButton.setAttribute('aria-pressed', String(audible));
   soundButton.title = audible ? 'Mute the robot' : 'Hear the robot';
 }
@@ -139,7 +139,7 @@ function toggleFullscreen() {
 }
 
 function renderFullscreen() {
-  fullscreenButton.textContent = fullscreenElement() ? '⛶ Exit fullscreen' : '⛶ Fullscreen';
+  fullscreenButton.textContent = fullscreenElement() ? 'Exit fullscreen' : 'Fullscreen';
 }
 
 fullscreenButton.addEventListener('click', toggleFullscreen);

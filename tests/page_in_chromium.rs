@@ -62,19 +62,11 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
     let daemon = common::start_daemon(test_sources).await;
     let browser = Browser::launch().await?;
-    let page = browser
-        .new_page(&format!("http://{}/", daemon.local_addr()))
-        .await?;
+    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
 
     if let Err(error) = page.wait_for(PLAYING, START_TIMEOUT).await {
-        let now = page
-            .eval(SNAPSHOT)
-            .await
-            .unwrap_or_else(|e| e.to_string().into());
-        panic!(
-            "the page did not start playing: {error:#}\n{}",
-            evidence(&page, &[("now", &now)]).await
-        );
+        let now = page.eval(SNAPSHOT).await.unwrap_or_else(|e| e.to_string().into());
+        panic!("the page did not start playing: {error:#}\n{}", evidence(&page, &[("now", &now)]).await);
     }
 
     let before = page.eval(SNAPSHOT).await?;
@@ -82,41 +74,24 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
     let after = page.eval(SNAPSHOT).await?;
 
     let seconds = (number(&after, "/at") - number(&before, "/at")) / 1000.0;
-    let fps = (number(&after, "/video/framesDecoded") - number(&before, "/video/framesDecoded"))
-        / seconds;
-    let size = ["/video/frameWidth", "/video/frameHeight"]
-        .map(|at| after.pointer(at).and_then(Value::as_u64));
-    let audio_live = after["audioTracks"]
-        .as_array()
-        .is_some_and(|states| states.iter().any(|state| state == "live"));
-    let audio_packets =
-        number(&after, "/audio/packetsReceived") - number(&before, "/audio/packetsReceived");
+    let fps = (number(&after, "/video/framesDecoded") - number(&before, "/video/framesDecoded")) / seconds;
+    let size =
+        ["/video/frameWidth", "/video/frameHeight"].map(|at| after.pointer(at).and_then(Value::as_u64));
+    let audio_live =
+        after["audioTracks"].as_array().is_some_and(|states| states.iter().any(|state| state == "live"));
+    let audio_packets = number(&after, "/audio/packetsReceived") - number(&before, "/audio/packetsReceived");
 
     let checks = [
-        (
-            fps >= 25.0,
-            format!("decoded {fps:.1} video frames/s, want at least 25 of the 30 sent"),
-        ),
-        (
-            size == [Some(1280), Some(720)],
-            format!("frames are {size:?}, want 1280x720"),
-        ),
-        (
-            audio_live,
-            format!("no live audio track, got {}", after["audioTracks"]),
-        ),
+        (fps >= 25.0, format!("decoded {fps:.1} video frames/s, want at least 25 of the 30 sent")),
+        (size == [Some(1280), Some(720)], format!("frames are {size:?}, want 1280x720")),
+        (audio_live, format!("no live audio track, got {}", after["audioTracks"])),
         (
             audio_packets >= 200.0,
-            format!(
-                "{audio_packets} audio packets in {seconds:.1} s, want at least 200 (Opus sends 50/s)"
-            ),
+            format!("{audio_packets} audio packets in {seconds:.1} s, want at least 200 (Opus sends 50/s)"),
         ),
     ];
-    let problems: Vec<String> = checks
-        .into_iter()
-        .filter(|(ok, _)| !ok)
-        .map(|(_, problem)| problem)
-        .collect();
+    let problems: Vec<String> =
+        checks.into_iter().filter(|(ok, _)| !ok).map(|(_, problem)| problem).collect();
     if !problems.is_empty() {
         panic!(
             "{}\n{}",
@@ -135,17 +110,10 @@ async fn robocast_js_exports_the_client() -> Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
     let daemon = common::start_daemon(test_sources).await;
     let browser = Browser::launch().await?;
-    let page = browser
-        .new_page(&format!("http://{}/", daemon.local_addr()))
-        .await?;
+    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
 
-    let export = page
-        .eval("import('/robocast.js').then(module => typeof module.RobocastClient)")
-        .await?;
-    assert_eq!(
-        export, "function",
-        "/robocast.js should export the class RobocastClient"
-    );
+    let export = page.eval("import('/robocast.js').then(module => typeof module.RobocastClient)").await?;
+    assert_eq!(export, "function", "/robocast.js should export the class RobocastClient");
 
     browser.close().await?;
     daemon.shutdown().await;
@@ -154,10 +122,7 @@ async fn robocast_js_exports_the_client() -> Result<()> {
 
 /// NaN when absent, so a missing report fails the comparisons that use it.
 fn number(snapshot: &Value, at: &str) -> f64 {
-    snapshot
-        .pointer(at)
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN)
+    snapshot.pointer(at).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
 /// What the page said, for a failure message, with a screenshot saved next to the build.
@@ -168,10 +133,7 @@ async fn evidence(page: &Page, snapshots: &[(&str, &Value)]) -> String {
         Err(error) => format!("no screenshot: {error:#}"),
     };
     if let Some((_, last)) = snapshots.last() {
-        text += &format!(
-            "\npage state: {}, lastError: {}",
-            last["state"], last["lastError"]
-        );
+        text += &format!("\npage state: {}, lastError: {}", last["state"], last["lastError"]);
     }
     for (label, snapshot) in snapshots {
         text += &format!("\n{label}: {snapshot:#}");

@@ -12,38 +12,25 @@ use common::{Signalling, Viewer, ViewerOptions, http};
 async fn whep_viewer_receives_decoded_h264_and_opus() {
     let daemon = common::start_daemon(|_| {}).await;
     let addr = daemon.local_addr();
-    let viewer = Viewer::connect(
-        addr,
-        ViewerOptions {
-            signalling: Signalling::Whep,
-            ..Default::default()
-        },
-    )
-    .await;
+    let viewer =
+        Viewer::connect(addr, ViewerOptions { signalling: Signalling::Whep, ..Default::default() }).await;
     assert!(viewer.location.starts_with("/whep/"), "{}", viewer.location);
     let answer = viewer.pc.remote_description().await.expect("answer").sdp;
-    assert!(
-        answer.contains("a=sendonly") && !answer.contains("a=sendrecv"),
-        "{answer}"
-    );
+    assert!(answer.contains("a=sendonly") && !answer.contains("a=sendrecv"), "{answer}");
 
     let audio_before = viewer.received.audio_packets.load(Ordering::Relaxed);
     let window = Duration::from_secs(3);
     let fps = viewer.measure_fps(window).await;
-    let audio = (viewer.received.audio_packets.load(Ordering::Relaxed) - audio_before) as f64
-        / window.as_secs_f64();
+    let audio =
+        (viewer.received.audio_packets.load(Ordering::Relaxed) - audio_before) as f64 / window.as_secs_f64();
     assert_eq!(viewer.received.size(), (640, 360));
     assert!(fps >= 27.0, "decoded {fps:.1} frames/s, want >= 27");
-    assert!(
-        (40.0..=60.0).contains(&audio),
-        "{audio:.1} Opus packets/s, want ~50"
-    );
+    assert!((40.0..=60.0).contains(&audio), "{audio:.1} Opus packets/s, want ~50");
 
     let sessions = http::get(addr, "/api/sessions").await.json();
     assert_eq!(sessions["sessions"][0]["role"], "viewer");
 
-    let trickle =
-        "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n";
+    let trickle = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n";
     let patched = http::request(
         addr,
         "PATCH",
@@ -53,23 +40,15 @@ async fn whep_viewer_receives_decoded_h264_and_opus() {
     )
     .await;
     assert_eq!(patched.status, 204, "{}", patched.body);
-    let wrong = http::request(
-        addr,
-        "PATCH",
-        &viewer.location,
-        Some("application/sdp"),
-        trickle.as_bytes(),
-    )
-    .await;
+    let wrong =
+        http::request(addr, "PATCH", &viewer.location, Some("application/sdp"), trickle.as_bytes()).await;
     assert_eq!(wrong.status, 415, "{}", wrong.body);
 
     let deleted = http::request(addr, "DELETE", &viewer.location, None, b"").await;
     assert_eq!(deleted.status, 200);
     let mut listed = 1;
     for _ in 0..50 {
-        listed = http::get(addr, "/api/sessions").await.json()["sessions"]
-            .as_array()
-            .map_or(0, Vec::len);
+        listed = http::get(addr, "/api/sessions").await.json()["sessions"].as_array().map_or(0, Vec::len);
         if listed == 0 {
             break;
         }

@@ -12,32 +12,11 @@ async fn vp8_only_offer_receives_decoded_vp8() {
     let daemon = common::start_daemon(|_| {}).await;
     let addr = daemon.local_addr();
     let idle = http::get(addr, "/api/status").await.json();
-    assert_eq!(
-        idle["feeds"]["vp8"]["frames"], 0,
-        "VP8 branch idle without VP8 viewers"
-    );
+    assert_eq!(idle["feeds"]["vp8"]["frames"], 0, "VP8 branch idle without VP8 viewers");
 
-    let viewer = Viewer::connect(
-        addr,
-        ViewerOptions {
-            vp8_only: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    viewer
-        .received
-        .wait_frames(30, Duration::from_secs(10))
-        .await;
-    assert_eq!(
-        viewer
-            .received
-            .video_mime
-            .lock()
-            .expect("not poisoned")
-            .as_deref(),
-        Some("video/vp8")
-    );
+    let viewer = Viewer::connect(addr, ViewerOptions { vp8_only: true, ..Default::default() }).await;
+    viewer.received.wait_frames(30, Duration::from_secs(10)).await;
+    assert_eq!(viewer.received.video_mime().as_deref(), Some("video/vp8"));
     assert_eq!(viewer.received.size(), (640, 360));
     let sessions = http::get(addr, "/api/sessions").await.json();
     assert_eq!(sessions["sessions"][0]["video_codec"], "vp8");

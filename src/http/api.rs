@@ -12,11 +12,7 @@ use super::{ApiError, AppState};
 /// `GET /api/status`: sources, chosen encoders, pipeline state, bitrate, viewers.
 pub async fn status(State(app): State<AppState>) -> Json<Value> {
     let sessions = app.sessions.list().await;
-    let feeds = [
-        ("h264", &app.hub.h264),
-        ("vp8", &app.hub.vp8),
-        ("opus", &app.hub.audio),
-    ];
+    let feeds = [("h264", &app.hub.h264), ("vp8", &app.hub.vp8), ("opus", &app.hub.audio)];
     let feeds: serde_json::Map<String, Value> = feeds
         .into_iter()
         .filter_map(|(name, feed)| {

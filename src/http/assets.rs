@@ -7,10 +7,7 @@ macro_rules! asset {
     ($name:ident, $file:literal, $mime:literal) => {
         pub async fn $name() -> impl IntoResponse {
             (
-                [
-                    (header::CONTENT_TYPE, $mime),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
+                [(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")],
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $file)),
             )
         }

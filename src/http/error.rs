@@ -26,32 +26,26 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(error: impl Into<String>, hint: impl Into<String>) -> ApiError {
-        ApiError::BadRequest {
-            error: error.into(),
-            hint: hint.into(),
-        }
+        ApiError::BadRequest { error: error.into(), hint: hint.into() }
     }
 
     fn status_and_hint(&self) -> (StatusCode, String) {
         match self {
             ApiError::BadRequest { hint, .. } => (StatusCode::BAD_REQUEST, hint.clone()),
-            ApiError::UnsupportedMediaType(_, accepted) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("send Content-Type: {accepted}"),
-            ),
-            ApiError::TooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "an offer is a few kilobytes; send only the SDP".into(),
-            ),
+            ApiError::UnsupportedMediaType(_, accepted) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("send Content-Type: {accepted}"))
+            }
+            ApiError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "an offer is a few kilobytes; send only the SDP".into())
+            }
             ApiError::NotFound(_) => (
                 StatusCode::NOT_FOUND,
                 "the session ended or never existed; GET /api/sessions lists them".into(),
             ),
             ApiError::Unavailable(_, hint) => (StatusCode::SERVICE_UNAVAILABLE, (*hint).into()),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "see the robocast log (journalctl -u robocast)".into(),
-            ),
+            ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "see the robocast log (journalctl -u robocast)".into())
+            }
         }
     }
 }
@@ -59,10 +53,7 @@ impl ApiError {
 impl From<RtcError> for ApiError {
     fn from(e: RtcError) -> ApiError {
         match e {
-            RtcError::BadOffer { problem, hint } => ApiError::BadRequest {
-                error: problem,
-                hint,
-            },
+            RtcError::BadOffer { problem, hint } => ApiError::BadRequest { error: problem, hint },
             RtcError::Internal(detail) => ApiError::Internal(detail),
         }
     }
@@ -76,10 +67,6 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(%status, error = %self, "request refused");
         }
-        (
-            status,
-            Json(json!({ "error": self.to_string(), "hint": hint })),
-        )
-            .into_response()
+        (status, Json(json!({ "error": self.to_string(), "hint": hint }))).into_response()
     }
 }

@@ -50,10 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}", delete(offer::end_session))
         .route("/api/status", get(api::status))
         .route("/whep", post(offer::whep))
-        .route(
-            "/whep/{id}",
-            patch(offer::trickle).delete(offer::end_session),
-        )
+        .route("/whep/{id}", patch(offer::trickle).delete(offer::end_session))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -29,16 +29,8 @@ struct Description {
 
 /// The media type of the request, lower-case, without parameters.
 fn content_type(headers: &HeaderMap) -> String {
-    let value = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -54,11 +46,7 @@ fn utf8(bytes: &Bytes) -> Result<String, ApiError> {
 }
 
 /// Reserves a slot, answers the offer and registers the session.
-async fn open_session(
-    app: &AppState,
-    sdp: String,
-    role: Role,
-) -> Result<(SessionId, String), ApiError> {
+async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<(SessionId, String), ApiError> {
     // A bad offer is a 400 even when every slot is taken.
     let offer = rtc::offer::Offer::parse(sdp)?;
     let reservation = app.sessions.reserve(role).await.ok_or_else(|| {
@@ -75,14 +63,7 @@ async fn open_session(
 }
 
 fn sdp_created(location: String, answer: String) -> Response {
-    (
-        StatusCode::CREATED,
-        [
-            (header::CONTENT_TYPE, SDP.to_owned()),
-            (header::LOCATION, location),
-        ],
-        answer,
-    )
+    (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
         .into_response()
 }
 

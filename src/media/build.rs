@@ -27,26 +27,14 @@ pub(super) struct Built {
 
 pub(super) fn build(recipe: &Recipe) -> Result<Built, MediaError> {
     match recipe {
-        Recipe::Video {
-            source,
-            config,
-            h264,
-            vp8,
-        } => build_video(source, config, h264, vp8),
-        Recipe::Audio {
-            source,
-            bitrate_kbps,
-            feed,
-        } => build_audio(source, *bitrate_kbps, feed),
+        Recipe::Video { source, config, h264, vp8 } => build_video(source, config, h264, vp8),
+        Recipe::Audio { source, bitrate_kbps, feed } => build_audio(source, *bitrate_kbps, feed),
     }
 }
 
 /// Parses a description into a pipeline, with an error that shows the description.
 fn launch(description: &str) -> Result<gst::Pipeline, MediaError> {
-    let build_error = |message: String| MediaError::Build {
-        description: description.into(),
-        message,
-    };
+    let build_error = |message: String| MediaError::Build { description: description.into(), message };
     gst::parse::launch(description)
         .map_err(|e| build_error(e.to_string()))?
         .downcast::<gst::Pipeline>()
@@ -76,14 +64,8 @@ fn appsink(
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                 let duration = buffer.duration().map(Duration::from).unwrap_or(default);
-                let map = buffer
-                    .into_mapped_buffer_readable()
-                    .map_err(|_| gst::FlowError::Error)?;
-                feed.publish(EncodedFrame {
-                    data: Bytes::from_owner(map),
-                    duration,
-                    keyframe,
-                });
+                let map = buffer.into_mapped_buffer_readable().map_err(|_| gst::FlowError::Error)?;
+                feed.publish(EncodedFrame { data: Bytes::from_owner(map), duration, keyframe });
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -95,8 +77,7 @@ fn appsink(
 const SINK: &str = "appsink sync=false async=false max-buffers=4 drop=true";
 /// A one-frame leaky queue: a slow branch drops pictures instead of stalling the source.
 const LEAKY: &str = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream";
-const H264_OUT: &str =
-    "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au";
+const H264_OUT: &str = "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au";
 
 fn build_video(
     source: &VideoSource,
@@ -104,11 +85,7 @@ fn build_video(
     h264: &Arc<Feed>,
     vp8: &Arc<Feed>,
 ) -> Result<Built, MediaError> {
-    let geometry = Geometry {
-        width: config.width,
-        height: config.height,
-        fps: config.fps,
-    };
+    let geometry = Geometry { width: config.width, height: config.height, fps: config.fps };
     let Some(chain) = source.chain(geometry)? else {
         return Err(MediaError::Runtime("video is disabled".into()));
     };
@@ -128,11 +105,7 @@ fn build_video(
             h264_spec = Some(spec);
             status.encoder = Some(spec.element.into());
             status.hardware = spec.hardware;
-            let stamp = if chain.stamp {
-                " ! identity name=stamp"
-            } else {
-                ""
-            };
+            let stamp = if chain.stamp { " ! identity name=stamp" } else { "" };
             let vp8_branch = vp8_enc
                 .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! {enc} ! {SINK} name=vp8"))
                 .unwrap_or_default();
@@ -176,19 +149,10 @@ fn build_video(
         sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
     }
     let vp8_valve = by_name(&pipeline, "vp8valve").ok();
-    Ok(Built {
-        pipeline,
-        sinks,
-        vp8_valve,
-        status,
-    })
+    Ok(Built { pipeline, sinks, vp8_valve, status })
 }
 
-fn build_audio(
-    source: &AudioSource,
-    bitrate_kbps: u32,
-    feed: &Arc<Feed>,
-) -> Result<Built, MediaError> {
+fn build_audio(source: &AudioSource, bitrate_kbps: u32, feed: &Arc<Feed>) -> Result<Built, MediaError> {
     let Some((label, chain)) = source.chain() else {
         return Err(MediaError::Runtime("audio is disabled".into()));
     };
@@ -198,16 +162,8 @@ fn build_audio(
         bitrate_kbps * 1000
     );
     let pipeline = launch(&description)?;
-    let sinks = vec![(
-        appsink(&pipeline, "opus", feed, Duration::from_millis(20))?,
-        Arc::clone(feed),
-    )];
+    let sinks = vec![(appsink(&pipeline, "opus", feed, Duration::from_millis(20))?, Arc::clone(feed))];
     let mut status = PipelineStatus::new("audio", &label);
     status.encoder = Some("opusenc".into());
-    Ok(Built {
-        pipeline,
-        sinks,
-        vp8_valve: None,
-        status,
-    })
+    Ok(Built { pipeline, sinks, vp8_valve: None, status })
 }

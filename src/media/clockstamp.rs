@@ -24,10 +24,7 @@ pub const WIDTH: usize = BLOCK * (BITS + 2);
 
 /// The value painted for `now`: Unix milliseconds modulo 2^32.
 pub fn stamp_value(now: SystemTime) -> u32 {
-    let ms = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let ms = now.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     (ms & 0xffff_ffff) as u32
 }
 
@@ -54,36 +51,23 @@ pub fn paint(luma: &mut [u8], stride: usize, width: usize, height: usize, value:
 
 /// Reads a stamp back from a luma plane (the inverse of [`paint`]), `None` without marker.
 pub fn read(luma: &[u8], stride: usize) -> Option<u32> {
-    let centre = |block: usize| {
-        luma.get((BLOCK / 2) * stride + block * BLOCK + BLOCK / 2)
-            .copied()
-    };
+    let centre = |block: usize| luma.get((BLOCK / 2) * stride + block * BLOCK + BLOCK / 2).copied();
     if centre(0)? < 128 || centre(1)? >= 128 {
         return None;
     }
-    (0..BITS).try_fold(0u32, |acc, bit| {
-        Some(acc << 1 | u32::from(centre(bit + 2)? >= 128))
-    })
+    (0..BITS).try_fold(0u32, |acc, bit| Some(acc << 1 | u32::from(centre(bit + 2)? >= 128)))
 }
 
 /// Adds a probe to `pad` (raw I420 of `width`x`height`) that stamps every buffer.
 pub fn attach(pad: &gst::Pad, width: u32, height: u32) -> Result<(), gst::glib::BoolError> {
-    let info =
-        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, width, height).build()?;
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, width, height).build()?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
         if let Some(buffer) = probe.buffer_mut() {
             let buffer = buffer.make_mut();
-            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
-            {
+            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info) {
                 let stride = frame.plane_stride()[0] as usize;
                 if let Ok(luma) = frame.plane_data_mut(0) {
-                    paint(
-                        luma,
-                        stride,
-                        width as usize,
-                        height as usize,
-                        stamp_value(SystemTime::now()),
-                    );
+                    paint(luma, stride, width as usize, height as usize, stamp_value(SystemTime::now()));
                 }
             }
         }

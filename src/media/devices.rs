@@ -33,16 +33,10 @@ pub fn first_camera() -> Option<PathBuf> {
 /// The first ALSA capture device (`hw:CARD,DEVICE`), read from the kernel's list.
 pub fn first_microphone() -> Option<String> {
     let pcm = std::fs::read_to_string("/proc/asound/pcm").ok()?;
-    pcm.lines()
-        .filter(|l| l.contains("capture"))
-        .find_map(|line| {
-            let (card, device) = line.split(':').next()?.split_once('-')?;
-            Some(format!(
-                "hw:{},{}",
-                card.trim().parse::<u32>().ok()?,
-                device.trim().parse::<u32>().ok()?
-            ))
-        })
+    pcm.lines().filter(|l| l.contains("capture")).find_map(|line| {
+        let (card, device) = line.split(':').next()?.split_once('-')?;
+        Some(format!("hw:{},{}", card.trim().parse::<u32>().ok()?, device.trim().parse::<u32>().ok()?))
+    })
 }
 
 /// The report printed by `robocast devices`.
@@ -51,33 +45,19 @@ pub fn report() -> String {
     let _ = writeln!(out, "Cameras:");
     let found = cameras();
     if found.is_empty() {
-        let _ = writeln!(
-            out,
-            "  none found (robocast will use the test pattern for --video auto)"
-        );
+        let _ = writeln!(out, "  none found (robocast will use the test pattern for --video auto)");
     }
     for camera in found {
         let path = device_path(camera.index()).map(|p| format!("v4l2:{}", p.display()));
-        let _ = writeln!(
-            out,
-            "  {}  {}",
-            path.as_deref().unwrap_or("?"),
-            camera.human_name()
-        );
+        let _ = writeln!(out, "  {}  {}", path.as_deref().unwrap_or("?"), camera.human_name());
         for format in camera_formats(camera.index()) {
             let _ = writeln!(out, "      {format}");
         }
     }
     let host = cpal::default_host();
     for (title, devices) in [
-        (
-            "Audio inputs (use alsa:<name>):",
-            host.input_devices().map(|d| d.collect::<Vec<_>>()),
-        ),
-        (
-            "Audio outputs:",
-            host.output_devices().map(|d| d.collect::<Vec<_>>()),
-        ),
+        ("Audio inputs (use alsa:<name>):", host.input_devices().map(|d| d.collect::<Vec<_>>())),
+        ("Audio outputs:", host.output_devices().map(|d| d.collect::<Vec<_>>())),
     ] {
         let _ = writeln!(out, "{title}");
         match devices {
@@ -96,35 +76,20 @@ pub fn report() -> String {
     }
     let _ = writeln!(out, "Video encoders (in order of preference):");
     for (spec, usable) in encoder::availability() {
-        let kind = if spec.hardware {
-            "hardware"
-        } else {
-            "software"
-        };
+        let kind = if spec.hardware { "hardware" } else { "software" };
         let state = if usable { "usable" } else { "not available" };
-        let _ = writeln!(
-            out,
-            "  {:<12} {:<6} {kind:<9} {state}",
-            spec.element,
-            spec.codec.to_string()
-        );
+        let _ = writeln!(out, "  {:<12} {:<6} {kind:<9} {state}", spec.element, spec.codec.to_string());
     }
     out
 }
 
 fn camera_formats(index: &CameraIndex) -> Vec<String> {
     let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::None);
-    let formats = nokhwa::Camera::new(index.clone(), requested)
-        .and_then(|mut c| c.compatible_camera_formats());
+    let formats =
+        nokhwa::Camera::new(index.clone(), requested).and_then(|mut c| c.compatible_camera_formats());
     match formats {
         Ok(mut formats) => {
-            formats.sort_by_key(|f| {
-                (
-                    f.format().to_string(),
-                    f.resolution().width(),
-                    f.frame_rate(),
-                )
-            });
+            formats.sort_by_key(|f| (f.format().to_string(), f.resolution().width(), f.frame_rate()));
             formats
                 .iter()
                 .map(|f| format!("{} {} @ {} fps", f.format(), f.resolution(), f.frame_rate()))

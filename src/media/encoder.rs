@@ -117,11 +117,8 @@ fn configure_vp8enc(enc: &gst::Element, p: &EncodeParams) {
 fn works(spec: &EncoderSpec) -> bool {
     static CACHE: OnceLock<Mutex<Vec<(&'static str, bool)>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(&(_, ok)) = cache
-        .lock()
-        .ok()
-        .and_then(|c| c.iter().find(|(e, _)| *e == spec.element).copied())
-        .as_ref()
+    if let Some(&(_, ok)) =
+        cache.lock().ok().and_then(|c| c.iter().find(|(e, _)| *e == spec.element).copied()).as_ref()
     {
         return ok;
     }
@@ -139,29 +136,14 @@ fn probe(spec: &EncoderSpec) -> Result<(), MediaError> {
         "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! {} name=enc ! {} ! fakesink",
         spec.element, spec.caps
     );
-    let build = |message: String| MediaError::Build {
-        description: description.clone(),
-        message,
-    };
+    let build = |message: String| MediaError::Build { description: description.clone(), message };
     let pipeline = gst::parse::launch(&description).map_err(|e| build(e.to_string()))?;
-    let params = EncodeParams {
-        width: 320,
-        height: 240,
-        fps: 30,
-        bitrate_kbps: 500,
-    };
-    if let Some(enc) = pipeline
-        .downcast_ref::<gst::Bin>()
-        .and_then(|b| b.by_name("enc"))
-    {
+    let params = EncodeParams { width: 320, height: 240, fps: 30, bitrate_kbps: 500 };
+    if let Some(enc) = pipeline.downcast_ref::<gst::Bin>().and_then(|b| b.by_name("enc")) {
         (spec.configure)(&enc, &params);
     }
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| build("pipeline has no bus".into()))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| build(e.to_string()))?;
+    let bus = pipeline.bus().ok_or_else(|| build("pipeline has no bus".into()))?;
+    pipeline.set_state(gst::State::Playing).map_err(|e| build(e.to_string()))?;
     let result = match bus.timed_pop_filtered(
         gst::ClockTime::from_seconds(3),
         &[gst::MessageType::Eos, gst::MessageType::Error],
@@ -191,10 +173,7 @@ pub fn choose(codec: Codec, configured: &str) -> Result<&'static EncoderSpec, Me
             return Ok(spec);
         }
         if spec.codec == codec {
-            return Err(MediaError::NoEncoder {
-                codec,
-                tried: configured.into(),
-            });
+            return Err(MediaError::NoEncoder { codec, tried: configured.into() });
         }
     }
     let mut tried = Vec::new();
@@ -204,8 +183,5 @@ pub fn choose(codec: Codec, configured: &str) -> Result<&'static EncoderSpec, Me
         }
         tried.push(spec.element);
     }
-    Err(MediaError::NoEncoder {
-        codec,
-        tried: tried.join(", "),
-    })
+    Err(MediaError::NoEncoder { codec, tried: tried.join(", ") })
 }

@@ -56,9 +56,7 @@ impl Feed {
     /// Called on the streaming thread: never blocks. Having no viewers is not an error.
     pub fn publish(&self, frame: EncodedFrame) {
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
         if frame.keyframe {
             self.stats.keyframes.fetch_add(1, Ordering::Relaxed);
         }
@@ -87,11 +85,7 @@ impl Feed {
         if self.codec != Codec::Opus {
             self.request_keyframe();
         }
-        Subscription {
-            feed: Arc::clone(self),
-            frames: self.frames.subscribe(),
-            waiting_for_key: true,
-        }
+        Subscription { feed: Arc::clone(self), frames: self.frames.subscribe(), waiting_for_key: true }
     }
 }
 
@@ -137,9 +131,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.feed
-            .subscribers
-            .send_modify(|n| *n = n.saturating_sub(1));
+        self.feed.subscribers.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -152,11 +144,7 @@ mod tests {
     use super::*;
 
     fn frame(keyframe: bool, byte: u8) -> EncodedFrame {
-        EncodedFrame {
-            data: Bytes::from(vec![byte]),
-            duration: Duration::from_millis(33),
-            keyframe,
-        }
+        EncodedFrame { data: Bytes::from(vec![byte]), duration: Duration::from_millis(33), keyframe }
     }
 
     #[tokio::test]

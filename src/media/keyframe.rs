@@ -28,9 +28,7 @@ pub(super) async fn keyframe_request(sinks: &[(gst_app::AppSink, Arc<Feed>)]) ->
 
 /// Sends a force-key-unit event upstream from the appsink to the encoder (or camera).
 pub(super) fn force_keyframe(sink: &gst_app::AppSink) {
-    let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-        .all_headers(true)
-        .build();
+    let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
     if !sink.send_event(event) {
         tracing::debug!(sink = %sink.name(), "key frame request not handled upstream");
     }
@@ -46,10 +44,7 @@ pub(super) struct KeyframeThrottle {
 impl KeyframeThrottle {
     /// A request arrived: true if it may be sent now, else it is kept pending.
     pub(super) fn request(&mut self) -> bool {
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < KEYFRAME_MIN_INTERVAL)
-        {
+        if self.last.is_some_and(|t| t.elapsed() < KEYFRAME_MIN_INTERVAL) {
             self.pending = true;
             return false;
         }
@@ -58,10 +53,7 @@ impl KeyframeThrottle {
     }
 
     pub(super) fn pending_at(&self) -> Option<Instant> {
-        self.pending.then(|| {
-            self.last
-                .map_or_else(Instant::now, |t| t + KEYFRAME_MIN_INTERVAL)
-        })
+        self.pending.then(|| self.last.map_or_else(Instant::now, |t| t + KEYFRAME_MIN_INTERVAL))
     }
 
     pub(super) fn fire_pending(&mut self) -> bool {

@@ -31,24 +31,15 @@ impl Meter {
     pub(super) fn new(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> Meter {
         let now = Instant::now();
         let (frames, bytes) = Self::counts(sinks);
-        Meter {
-            last: (now, frames, bytes),
-            progress: now,
-            summary: (now, Self::dropped(sinks)),
-        }
+        Meter { last: (now, frames, bytes), progress: now, summary: (now, Self::dropped(sinks)) }
     }
 
     fn counts(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> (u64, u64) {
-        sinks.first().map_or((0, 0), |(_, f)| {
-            (f.stats.frames.load(Relaxed), f.stats.bytes.load(Relaxed))
-        })
+        sinks.first().map_or((0, 0), |(_, f)| (f.stats.frames.load(Relaxed), f.stats.bytes.load(Relaxed)))
     }
 
     fn dropped(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> u64 {
-        sinks
-            .iter()
-            .map(|(_, f)| f.stats.dropped.load(Relaxed))
-            .sum()
+        sinks.iter().map(|(_, f)| f.stats.dropped.load(Relaxed)).sum()
     }
 
     pub(super) fn tick(

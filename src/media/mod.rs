@@ -85,10 +85,7 @@ pub enum MediaError {
     #[error("encoder `{0}` is not one robocast knows; `robocast devices` lists the usable ones")]
     UnknownEncoder(String),
     #[error("cannot build pipeline `{description}`: {message}")]
-    Build {
-        description: String,
-        message: String,
-    },
+    Build { description: String, message: String },
     #[error("pipeline failed: {0}")]
     Runtime(String),
 }

@@ -89,33 +89,19 @@ impl MediaHub {
         super::init()?;
         let video = VideoSource::parse(&config.video)?;
         let audio = AudioSource::parse(&config.audio)?;
-        let mut hub = MediaHub {
-            h264: None,
-            vp8: None,
-            audio: None,
-            status: Vec::new(),
-        };
+        let mut hub = MediaHub { h264: None, vp8: None, audio: None, status: Vec::new() };
         if video != VideoSource::None {
             let (h264, vp8) = (Feed::new(Codec::H264), Feed::new(Codec::Vp8));
-            let recipe = Recipe::Video {
-                source: video,
-                config: config.clone(),
-                h264: h264.clone(),
-                vp8: vp8.clone(),
-            };
-            hub.status
-                .push(spawn_supervisor(recipe, &config.video, cancel.clone()));
+            let recipe =
+                Recipe::Video { source: video, config: config.clone(), h264: h264.clone(), vp8: vp8.clone() };
+            hub.status.push(spawn_supervisor(recipe, &config.video, cancel.clone()));
             (hub.h264, hub.vp8) = (Some(h264), Some(vp8));
         }
         if audio != AudioSource::None {
             let feed = Feed::new(Codec::Opus);
-            let recipe = Recipe::Audio {
-                source: audio,
-                bitrate_kbps: config.audio_bitrate_kbps,
-                feed: feed.clone(),
-            };
-            hub.status
-                .push(spawn_supervisor(recipe, &config.audio, cancel));
+            let recipe =
+                Recipe::Audio { source: audio, bitrate_kbps: config.audio_bitrate_kbps, feed: feed.clone() };
+            hub.status.push(spawn_supervisor(recipe, &config.audio, cancel));
             hub.audio = Some(feed);
         }
         Ok(hub)
@@ -123,10 +109,7 @@ impl MediaHub {
 
     /// The status of the `video` or `audio` pipeline and its every change.
     pub fn watch_status(&self, kind: &str) -> Option<watch::Receiver<PipelineStatus>> {
-        self.status
-            .iter()
-            .find(|rx| rx.borrow().kind == kind)
-            .cloned()
+        self.status.iter().find(|rx| rx.borrow().kind == kind).cloned()
     }
 
     pub fn status(&self) -> Vec<PipelineStatus> {
@@ -144,17 +127,8 @@ impl MediaHub {
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
 pub(super) enum Recipe {
-    Video {
-        source: VideoSource,
-        config: Config,
-        h264: Arc<Feed>,
-        vp8: Arc<Feed>,
-    },
-    Audio {
-        source: AudioSource,
-        bitrate_kbps: u32,
-        feed: Arc<Feed>,
-    },
+    Video { source: VideoSource, config: Config, h264: Arc<Feed>, vp8: Arc<Feed> },
+    Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed> },
 }
 
 fn spawn_supervisor(
@@ -171,11 +145,7 @@ fn spawn_supervisor(
     rx
 }
 
-async fn supervise(
-    recipe: Arc<Recipe>,
-    status: watch::Sender<PipelineStatus>,
-    cancel: CancellationToken,
-) {
+async fn supervise(recipe: Arc<Recipe>, status: watch::Sender<PipelineStatus>, cancel: CancellationToken) {
     let mut restarts = 0;
     loop {
         let built = {
@@ -222,12 +192,7 @@ async fn run(
     status: &watch::Sender<PipelineStatus>,
     cancel: &CancellationToken,
 ) -> MediaError {
-    let Built {
-        pipeline,
-        sinks,
-        vp8_valve,
-        status: fresh,
-    } = built;
+    let Built { pipeline, sinks, vp8_valve, status: fresh } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
     // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
     let _null_on_drop = NullOnDrop(pipeline.clone());
@@ -253,16 +218,11 @@ async fn play(
     match tokio::task::spawn_blocking(move || playing.set_state(gst::State::Playing)).await {
         Ok(Ok(_)) => {}
         Ok(Err(_)) | Err(_) => {
-            return bus_error(&bus)
-                .unwrap_or_else(|| MediaError::Runtime("cannot start playing".into()));
+            return bus_error(&bus).unwrap_or_else(|| MediaError::Runtime("cannot start playing".into()));
         }
     }
-    let mut keyframes: Vec<KeyframeThrottle> =
-        sinks.iter().map(|_| KeyframeThrottle::default()).collect();
-    let mut vp8_viewers = sinks
-        .iter()
-        .find(|(_, f)| f.codec() == Codec::Vp8)
-        .map(|(_, f)| f.subscribers());
+    let mut keyframes: Vec<KeyframeThrottle> = sinks.iter().map(|_| KeyframeThrottle::default()).collect();
+    let mut vp8_viewers = sinks.iter().find(|(_, f)| f.codec() == Codec::Vp8).map(|(_, f)| f.subscribers());
     // Viewers may have subscribed before this (re)build: start from their current count.
     if let (Some(valve), Some(viewers)) = (vp8_valve, vp8_viewers.as_mut()) {
         valve.set_property("drop", *viewers.borrow_and_update() == 0);
@@ -315,9 +275,7 @@ fn on_message(
         MessageView::Error(err) => Some(MediaError::Runtime(format!(
             "{} (from {})",
             err.error(),
-            err.src()
-                .map(|s| s.path_string().to_string())
-                .unwrap_or_default()
+            err.src().map(|s| s.path_string().to_string()).unwrap_or_default()
         ))),
         MessageView::Eos(_) => Some(MediaError::Runtime("the source ended".into())),
         MessageView::Warning(w) => {
@@ -325,8 +283,7 @@ fn on_message(
             None
         }
         MessageView::StateChanged(change)
-            if change.src() == Some(pipeline.upcast_ref())
-                && change.current() == gst::State::Playing =>
+            if change.src() == Some(pipeline.upcast_ref()) && change.current() == gst::State::Playing =>
         {
             let s = status.borrow().clone();
             tracing::info!(kind = s.kind, source = %s.source, encoder = ?s.encoder, hardware = s.hardware, "pipeline running");
@@ -341,10 +298,7 @@ fn on_message(
 }
 
 fn bus_error(bus: &gst::Bus) -> Option<MediaError> {
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_mseconds(100),
-        &[gst::MessageType::Error],
-    )?;
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Error])?;
     match msg.view() {
         gst::MessageView::Error(err) => Some(MediaError::Runtime(err.error().to_string())),
         _ => None,

@@ -36,19 +36,13 @@ pub enum AudioSource {
 }
 
 fn bad(source: &str, problem: impl Into<String>) -> MediaError {
-    MediaError::BadSource {
-        name: source.into(),
-        problem: problem.into(),
-    }
+    MediaError::BadSource { name: source.into(), problem: problem.into() }
 }
 
 fn gst_description<'a>(text: &str, rest: &'a str) -> Result<&'a str, MediaError> {
     let rest = rest.trim();
     if rest.is_empty() {
-        return Err(bad(
-            text,
-            "`gst:` needs a GStreamer description after it, e.g. gst:videotestsrc",
-        ));
+        return Err(bad(text, "`gst:` needs a GStreamer description after it, e.g. gst:videotestsrc"));
     }
     Ok(rest)
 }
@@ -62,10 +56,7 @@ impl VideoSource {
             "libcamera" => Ok(VideoSource::Libcamera),
             "none" => Ok(VideoSource::None),
             "v4l2" if rest.starts_with("/dev/") => Ok(VideoSource::V4l2(rest.into())),
-            "v4l2" => Err(bad(
-                text,
-                "`v4l2:` needs a device path, e.g. v4l2:/dev/video0",
-            )),
+            "v4l2" => Err(bad(text, "`v4l2:` needs a device path, e.g. v4l2:/dev/video0")),
             "gst" => Ok(VideoSource::Gst(gst_description(text, rest)?.into())),
             _ => Err(bad(text, "unknown video source")),
         }
@@ -81,10 +72,7 @@ impl AudioSource {
             "pulse" => Ok(AudioSource::Pulse),
             "none" => Ok(AudioSource::None),
             "alsa" if !rest.trim().is_empty() => Ok(AudioSource::Alsa(rest.trim().into())),
-            "alsa" => Err(bad(
-                text,
-                "`alsa:` needs a device, e.g. alsa:hw:1 or alsa:default",
-            )),
+            "alsa" => Err(bad(text, "`alsa:` needs a device, e.g. alsa:hw:1 or alsa:default")),
             "gst" => Ok(AudioSource::Gst(gst_description(text, rest)?.into())),
             _ => Err(bad(text, "unknown audio source")),
         }
@@ -121,11 +109,7 @@ pub struct Geometry {
 impl VideoSource {
     /// Turns the source into a chain; `Auto` must be resolved first ([`resolve_auto_video`]).
     pub fn chain(&self, g: Geometry) -> Result<Option<VideoChain>, MediaError> {
-        let Geometry {
-            width: w,
-            height: h,
-            fps,
-        } = g;
+        let Geometry { width: w, height: h, fps } = g;
         let raw_caps = format!("video/x-raw,format=I420,width={w},height={h},framerate={fps}/1");
         Ok(Some(match self {
             VideoSource::Auto => return resolve_auto_video().chain(g),
@@ -166,19 +150,8 @@ impl VideoSource {
 /// A `gst:` description whose last element produces H.264 is passed through.
 fn gst_output(description: &str) -> Output {
     let last = description.rsplit('!').next().unwrap_or("").trim();
-    let h264 = [
-        "h264parse",
-        "video/x-h264",
-        "rtph264depay",
-        "x264enc",
-        "openh264enc",
-        "v4l2h264enc",
-    ];
-    if h264.iter().any(|p| last.starts_with(p)) {
-        Output::H264
-    } else {
-        Output::Raw
-    }
+    let h264 = ["h264parse", "video/x-h264", "rtph264depay", "x264enc", "openh264enc", "v4l2h264enc"];
+    if h264.iter().any(|p| last.starts_with(p)) { Output::H264 } else { Output::Raw }
 }
 
 fn optional_clock_overlay() -> &'static str {
@@ -192,26 +165,16 @@ fn optional_clock_overlay() -> &'static str {
 /// Asks the camera what it offers (GStreamer caps at READY) and picks, in order: its own
 /// H.264 (no re-encoding), raw, MJPEG.
 fn v4l2_chain(device: &Path, g: Geometry) -> Result<VideoChain, MediaError> {
-    let Geometry {
-        width: w,
-        height: h,
-        fps,
-    } = g;
+    let Geometry { width: w, height: h, fps } = g;
     let dev = device.display();
     let offered = v4l2_formats(device)?;
     let label = format!("v4l2:{dev}");
     let raw = format!("video/x-raw,format=I420,width={w},height={h}");
-    let chain = |description: String, output| VideoChain {
-        label: label.clone(),
-        description,
-        output,
-        stamp: false,
-    };
+    let chain =
+        |description: String, output| VideoChain { label: label.clone(), description, output, stamp: false };
     if offered.iter().any(|f| f == "video/x-h264") {
         return Ok(chain(
-            format!(
-                "v4l2src device={dev} ! video/x-h264,width={w},height={h},framerate={fps}/1 ! h264parse"
-            ),
+            format!("v4l2src device={dev} ! video/x-h264,width={w},height={h},framerate={fps}/1 ! h264parse"),
             Output::H264,
         ));
     }
@@ -241,10 +204,7 @@ fn v4l2_chain(device: &Path, g: Geometry) -> Result<VideoChain, MediaError> {
 pub fn v4l2_formats(device: &Path) -> Result<Vec<String>, MediaError> {
     let source = format!("v4l2:{}", device.display());
     if !device.exists() {
-        return Err(bad(
-            &source,
-            "no such device (unplugged?); `robocast devices` lists cameras",
-        ));
+        return Err(bad(&source, "no such device (unplugged?); `robocast devices` lists cameras"));
     }
     let src = gst::ElementFactory::make("v4l2src")
         .property("device", device.display().to_string())
@@ -254,10 +214,8 @@ pub fn v4l2_formats(device: &Path) -> Result<Vec<String>, MediaError> {
         .map_err(|_| bad(&source, "cannot open the device (busy, or not a camera?)"))?;
     let caps = src.static_pad("src").map(|pad| pad.query_caps(None));
     let _ = src.set_state(gst::State::Null);
-    let mut names: Vec<String> = caps
-        .iter()
-        .flat_map(|caps| caps.iter().map(|s| s.name().to_string()))
-        .collect();
+    let mut names: Vec<String> =
+        caps.iter().flat_map(|caps| caps.iter().map(|s| s.name().to_string())).collect();
     names.dedup();
     Ok(names)
 }
@@ -282,13 +240,10 @@ impl AudioSource {
         Some(match self {
             AudioSource::Auto => return resolve_auto_audio().chain(),
             AudioSource::None => return None,
-            AudioSource::Test => (
-                "test tone".into(),
-                "audiotestsrc is-live=true wave=sine freq=440 volume=0.2".into(),
-            ),
-            AudioSource::Alsa(device) => {
-                (format!("alsa:{device}"), format!("alsasrc device={device}"))
+            AudioSource::Test => {
+                ("test tone".into(), "audiotestsrc is-live=true wave=sine freq=440 volume=0.2".into())
             }
+            AudioSource::Alsa(device) => (format!("alsa:{device}"), format!("alsasrc device={device}")),
             AudioSource::Pulse => ("pulse".into(), "pulsesrc".into()),
             AudioSource::Gst(description) => (format!("gst:{description}"), description.clone()),
         })
@@ -324,13 +279,8 @@ mod tests {
             VideoSource::parse("gst:videotestsrc ! x264enc").ok(),
             Some(VideoSource::Gst("videotestsrc ! x264enc".into()))
         );
-        assert_eq!(
-            AudioSource::parse("alsa:hw:1").ok(),
-            Some(AudioSource::Alsa("hw:1".into()))
-        );
-        let err = VideoSource::parse("v4l2:video0")
-            .expect_err("needs a path")
-            .to_string();
+        assert_eq!(AudioSource::parse("alsa:hw:1").ok(), Some(AudioSource::Alsa("hw:1".into())));
+        let err = VideoSource::parse("v4l2:video0").expect_err("needs a path").to_string();
         assert!(err.contains("v4l2:/dev/video0"), "{err}");
         assert!(VideoSource::parse("webcam").is_err());
         assert!(AudioSource::parse("gst:").is_err());
@@ -338,13 +288,7 @@ mod tests {
 
     #[test]
     fn gst_sources_ending_in_h264_pass_through() {
-        assert_eq!(
-            gst_output("rtspsrc location=rtsp://cam ! rtph264depay ! h264parse"),
-            Output::H264
-        );
-        assert_eq!(
-            gst_output("videotestsrc ! video/x-raw,width=320"),
-            Output::Raw
-        );
+        assert_eq!(gst_output("rtspsrc location=rtsp://cam ! rtph264depay ! h264parse"), Output::H264);
+        assert_eq!(gst_output("videotestsrc ! video/x-raw,width=320"), Output::Raw);
     }
 }

@@ -25,9 +25,7 @@ use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::interceptor::registry::Registry;
 use webrtc::rtp_transceiver::RTCPFeedback;
-use webrtc::rtp_transceiver::rtp_codec::{
-    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
-};
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
 
 pub use peer::{PeerHandle, PeerState, SessionStats};
 
@@ -66,13 +64,9 @@ pub struct IceServer {
 impl IceServer {
     /// `stun:host:port`, `turn:host:port`, or `turn:user:password@host:port` (also `turns:`).
     pub fn parse(url: &str) -> Result<IceServer, String> {
-        let (scheme, rest) = url
-            .split_once(':')
-            .ok_or_else(|| format!("`{url}` has no scheme"))?;
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| format!("`{url}` has no scheme"))?;
         if !matches!(scheme, "stun" | "stuns" | "turn" | "turns") {
-            return Err(format!(
-                "`{url}`: scheme must be stun, stuns, turn or turns"
-            ));
+            return Err(format!("`{url}`: scheme must be stun, stuns, turn or turns"));
         }
         let (credentials, host) = match rest.rsplit_once('@') {
             Some((credentials, host)) => (Some(credentials), host),
@@ -88,11 +82,7 @@ impl IceServer {
             }
             Some(_) => return Err(format!("`{url}`: only turn: URLs take user:password@")),
         };
-        Ok(IceServer {
-            urls: vec![format!("{scheme}:{host}")],
-            username,
-            credential,
-        })
+        Ok(IceServer { urls: vec![format!("{scheme}:{host}")], username, credential })
     }
 
     fn to_webrtc(&self) -> RTCIceServer {
@@ -115,10 +105,7 @@ fn video_feedback() -> Vec<RTCPFeedback> {
         .iter()
         .map(|fb| {
             let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
-            RTCPFeedback {
-                typ: typ.into(),
-                parameter: parameter.into(),
-            }
+            RTCPFeedback { typ: typ.into(), parameter: parameter.into() }
         })
         .collect()
 }
@@ -131,8 +118,7 @@ pub(crate) fn capability(codec: Codec) -> RTCRtpCodecCapability {
             mime_type: MIME_TYPE_H264.into(),
             clock_rate: 90_000,
             channels: 0,
-            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-                .into(),
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
             rtcp_feedback: video_feedback(),
         },
         Codec::Vp8 => RTCRtpCodecCapability {
@@ -147,10 +133,7 @@ pub(crate) fn capability(codec: Codec) -> RTCRtpCodecCapability {
             clock_rate: 48_000,
             channels: 2,
             sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-            rtcp_feedback: vec![RTCPFeedback {
-                typ: "transport-cc".into(),
-                parameter: String::new(),
-            }],
+            rtcp_feedback: vec![RTCPFeedback { typ: "transport-cc".into(), parameter: String::new() }],
         },
     }
 }
@@ -167,17 +150,12 @@ impl Engine {
             (Codec::Vp8, 96, RTPCodecType::Video),
             (Codec::Opus, 111, RTPCodecType::Audio),
         ] {
-            let parameters = RTCRtpCodecParameters {
-                capability: capability(codec),
-                payload_type,
-                ..Default::default()
-            };
-            media
-                .register_codec(parameters, kind)
-                .map_err(RtcError::internal)?;
+            let parameters =
+                RTCRtpCodecParameters { capability: capability(codec), payload_type, ..Default::default() };
+            media.register_codec(parameters, kind).map_err(RtcError::internal)?;
         }
-        let interceptors = register_default_interceptors(Registry::new(), &mut media)
-            .map_err(RtcError::internal)?;
+        let interceptors =
+            register_default_interceptors(Registry::new(), &mut media).map_err(RtcError::internal)?;
         let mut settings = SettingEngine::default();
         // Loopback candidates let a browser on the robot itself (and the tests) connect;
         // mDNS is off because a robot on a closed network gains nothing from it and the
@@ -211,10 +189,7 @@ mod tests {
     fn ice_server_urls() {
         let turn = IceServer::parse("turn:robot:secret@turn.example:3478").expect("valid turn");
         assert_eq!(turn.urls, ["turn:turn.example:3478"]);
-        assert_eq!(
-            (turn.username.as_deref(), turn.credential.as_deref()),
-            (Some("robot"), Some("secret"))
-        );
+        assert_eq!((turn.username.as_deref(), turn.credential.as_deref()), (Some("robot"), Some("secret")));
         assert!(IceServer::parse("stun:stun.example:3478").is_ok());
         assert!(IceServer::parse("http://x").is_err());
         assert!(IceServer::parse("stun:a:b@host").is_err());

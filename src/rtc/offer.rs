@@ -20,10 +20,7 @@ pub struct OfferInfo {
 }
 
 fn bad(problem: impl Into<String>, hint: impl Into<String>) -> RtcError {
-    RtcError::BadOffer {
-        problem: problem.into(),
-        hint: hint.into(),
-    }
+    RtcError::BadOffer { problem: problem.into(), hint: hint.into() }
 }
 
 /// An offer that passed [`inspect`]: safe to answer.
@@ -42,17 +39,11 @@ impl Offer {
 
 pub fn inspect(sdp: &str) -> Result<OfferInfo, RtcError> {
     if sdp.trim().is_empty() {
-        return Err(bad(
-            "the offer is empty",
-            "send the SDP from RTCPeerConnection.createOffer()",
-        ));
+        return Err(bad("the offer is empty", "send the SDP from RTCPeerConnection.createOffer()"));
     }
     let mut reader = std::io::Cursor::new(sdp.as_bytes());
     let parsed = SessionDescription::unmarshal(&mut reader).map_err(|e| {
-        bad(
-            format!("the offer is not valid SDP: {e}"),
-            "send the SDP from RTCPeerConnection.createOffer()",
-        )
+        bad(format!("the offer is not valid SDP: {e}"), "send the SDP from RTCPeerConnection.createOffer()")
     })?;
     if parsed.media_descriptions.is_empty() {
         return Err(bad(
@@ -97,11 +88,7 @@ pub fn inspect(sdp: &str) -> Result<OfferInfo, RtcError> {
         }
     }
     if info.video.is_none() && !info.audio && !info.data {
-        let video = if offered_video.is_empty() {
-            "none".to_owned()
-        } else {
-            offered_video.join(", ")
-        };
+        let video = if offered_video.is_empty() { "none".to_owned() } else { offered_video.join(", ") };
         return Err(bad(
             format!(
                 "the offer has nothing robocast can send: it needs a receiving video section with H.264 or VP8 (offered: {video}) or an audio section with Opus"
@@ -125,38 +112,20 @@ mod tests {
     #[test]
     fn picks_h264_then_vp8() {
         let video = "m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n";
-        assert_eq!(
-            inspect(&offer(video)).expect("valid").video,
-            Some(Codec::H264)
-        );
-        let vp8 = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(inspect(&offer(video)).expect("valid").video, Some(Codec::H264));
+        let vp8 =
+            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n";
         assert_eq!(inspect(&offer(vp8)).expect("valid").video, Some(Codec::Vp8));
     }
 
     #[test]
     fn unanswerable_offers_say_what_is_missing() {
-        let av1 = "m=video 9 UDP/TLS/RTP/SAVPF 45\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:45 AV1/90000\r\n";
-        let err = inspect(&offer(av1))
-            .expect_err("no usable codec")
-            .to_string();
+        let av1 =
+            "m=video 9 UDP/TLS/RTP/SAVPF 45\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:45 AV1/90000\r\n";
+        let err = inspect(&offer(av1)).expect_err("no usable codec").to_string();
         assert!(err.contains("H.264 or VP8") && err.contains("AV1"), "{err}");
-        assert!(
-            inspect("")
-                .expect_err("empty")
-                .to_string()
-                .contains("empty")
-        );
-        assert!(
-            inspect("hello")
-                .expect_err("garbage")
-                .to_string()
-                .contains("not valid SDP")
-        );
-        assert!(
-            inspect(HEAD)
-                .expect_err("no media")
-                .to_string()
-                .contains("no media")
-        );
+        assert!(inspect("").expect_err("empty").to_string().contains("empty"));
+        assert!(inspect("hello").expect_err("garbage").to_string().contains("not valid SDP"));
+        assert!(inspect(HEAD).expect_err("no media").to_string().contains("no media"));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -19,6 +20,10 @@ use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSampl
 use super::offer::{Offer, OfferInfo};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump};
 use crate::media::{Feed, MediaHub};
+
+/// A client that got its answer but never connects (it vanished, or UDP is blocked)
+/// gives its viewer slot back after this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connection state as robocast reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -88,10 +93,7 @@ impl PeerHandle {
         for line in fragment.lines().map(str::trim) {
             if let Some(value) = line.strip_prefix("a=mid:") {
                 mid = Some(value.to_owned());
-            } else if let Some(candidate) = line
-                .strip_prefix("a=")
-                .filter(|l| l.starts_with("candidate:"))
-            {
+            } else if let Some(candidate) = line.strip_prefix("a=").filter(|l| l.starts_with("candidate:")) {
                 let init = RTCIceCandidateInit {
                     candidate: candidate.to_owned(),
                     sdp_mid: mid.clone().or(Some("0".into())),
@@ -128,38 +130,23 @@ pub async fn answer(
         ice_servers: engine.ice_servers.iter().map(|s| s.to_webrtc()).collect(),
         ..Default::default()
     };
-    let pc = Arc::new(
-        engine
-            .api
-            .new_peer_connection(config)
-            .await
-            .map_err(RtcError::internal)?,
-    );
+    let pc = Arc::new(engine.api.new_peer_connection(config).await.map_err(RtcError::internal)?);
+    let stats = Arc::new(SessionStats::default());
     let built = async {
         // Tracks first: set_remote_description then pairs each offered m-line with a
         // local transceiver of its kind (webrtc-rs 0.17 does not attach a later
         // add_track to a transceiver the offer created).
-        let tracks = add_tracks(&pc, &info, hub).await?;
-        pc.set_remote_description(description)
-            .await
-            .map_err(bad_offer)?;
+        let tracks = add_tracks(&pc, &info, hub, &stats).await?;
+        pc.set_remote_description(description).await.map_err(bad_offer)?;
         let answer = pc.create_answer(None).await.map_err(bad_offer)?;
         let mut gathered = pc.gathering_complete_promise().await;
-        pc.set_local_description(answer)
-            .await
-            .map_err(RtcError::internal)?;
-        if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv())
-            .await
-            .is_err()
-        {
+        pc.set_local_description(answer).await.map_err(RtcError::internal)?;
+        if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_err() {
             tracing::debug!(
                 "ICE gathering still running after {GATHER_TIMEOUT:?}; answering with what we have"
             );
         }
-        let local = pc
-            .local_description()
-            .await
-            .ok_or_else(|| RtcError::internal("no local description"))?;
+        let local = pc.local_description().await.ok_or_else(|| RtcError::internal("no local description"))?;
         Ok::<_, RtcError>((local.sdp, tracks))
     }
     .await;
@@ -179,7 +166,7 @@ pub async fn answer(
         pc: Arc::clone(&pc),
         cancel: parent.child_token(),
         state: state_rx,
-        stats: Arc::default(),
+        stats,
         video_codec: info.video.filter(|_| hub.h264.is_some()),
     };
     tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
@@ -196,6 +183,7 @@ async fn add_tracks(
     pc: &Arc<RTCPeerConnection>,
     info: &OfferInfo,
     hub: &MediaHub,
+    stats: &Arc<SessionStats>,
 ) -> Result<Vec<OutTrack>, RtcError> {
     let video = match info.video {
         Some(crate::media::Codec::Vp8) => hub.vp8.clone(),
@@ -206,16 +194,13 @@ async fn add_tracks(
     let mut tracks = Vec::new();
     for (feed, kind) in [(video, "video"), (audio, "audio")] {
         let Some(feed) = feed else { continue };
-        let track = Arc::new(TrackLocalStaticSample::new(
-            capability(feed.codec()),
-            kind.into(),
-            "robocast".into(),
-        ));
+        let track =
+            Arc::new(TrackLocalStaticSample::new(capability(feed.codec()), kind.into(), "robocast".into()));
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
             .await
             .map_err(RtcError::internal)?;
-        tokio::spawn(pump::read_rtcp(sender, Arc::clone(&feed)).in_current_span());
+        tokio::spawn(pump::read_rtcp(sender, Arc::clone(&feed), Arc::clone(stats)).in_current_span());
         tracks.push(OutTrack { track, feed });
     }
     // Media the browser sends (talk-back) is drained until the talk-back issue plays it.
@@ -231,6 +216,10 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
     let mut state = handle.state.clone();
     let connected = tokio::select! {
         _ = handle.cancel.cancelled() => false,
+        _ = tokio::time::sleep(CONNECT_TIMEOUT) => {
+            tracing::info!("no connection within {CONNECT_TIMEOUT:?}; giving the slot back");
+            false
+        }
         s = state.wait_for(|s| matches!(s, PeerState::Connected | PeerState::Failed | PeerState::Closed)) =>
             matches!(s.as_deref(), Ok(PeerState::Connected)),
     };
@@ -240,13 +229,8 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
         for OutTrack { track, feed } in tracks {
             let subscription = feed.subscribe();
             tokio::spawn(
-                pump::send_frames(
-                    track,
-                    subscription,
-                    Arc::clone(&handle.stats),
-                    handle.cancel.clone(),
-                )
-                .in_current_span(),
+                pump::send_frames(track, subscription, Arc::clone(&handle.stats), handle.cancel.clone())
+                    .in_current_span(),
             );
         }
         tokio::select! {

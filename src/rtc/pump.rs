@@ -25,11 +25,7 @@ pub async fn send_frames(
     stats: Arc<SessionStats>,
     cancel: CancellationToken,
 ) {
-    let counter = if frames.codec() == Codec::Opus {
-        &stats.audio_frames
-    } else {
-        &stats.video_frames
-    };
+    let counter = if frames.codec() == Codec::Opus { &stats.audio_frames } else { &stats.video_frames };
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -39,11 +35,7 @@ pub async fn send_frames(
             },
         };
         let bytes = frame.data.len() as u64;
-        let sample = Sample {
-            data: frame.data,
-            duration: frame.duration,
-            ..Default::default()
-        };
+        let sample = Sample { data: frame.data, duration: frame.duration, ..Default::default() };
         match track.write_sample(&sample).await {
             Ok(()) => {
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +51,7 @@ pub async fn send_frames(
 }
 
 /// Reads RTCP for one sender until the sender closes; PLI/FIR ask for a key frame.
-pub async fn read_rtcp(sender: Arc<RTCRtpSender>, feed: Arc<Feed>) {
+pub async fn read_rtcp(sender: Arc<RTCRtpSender>, feed: Arc<Feed>, stats: Arc<SessionStats>) {
     while let Ok((packets, _)) = sender.read_rtcp().await {
         let wants_key = packets.iter().any(|p| {
             let any = p.as_any();
@@ -67,6 +59,7 @@ pub async fn read_rtcp(sender: Arc<RTCRtpSender>, feed: Arc<Feed>) {
         });
         if wants_key {
             tracing::debug!(codec = %feed.codec(), "viewer asked for a key frame");
+            stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
             feed.request_keyframe();
         }
     }

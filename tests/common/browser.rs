@@ -92,15 +92,8 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
-        let stderr = child
-            .stderr
-            .take()
-            .context("chromium's stderr is not piped")?;
-        let mut process = Process {
-            child,
-            tasks: Vec::new(),
-            profile,
-        };
+        let stderr = child.stderr.take().context("chromium's stderr is not piped")?;
+        let mut process = Process { child, tasks: Vec::new(), profile };
 
         let (endpoint, mut stderr) = devtools_endpoint(stderr, &mut process.child).await?;
         // Keep draining stderr so Chromium never blocks on a full pipe.
@@ -108,18 +101,13 @@ impl Browser {
             let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
         }));
 
-        let (ws, _) =
-            tokio::time::timeout(CALL_TIMEOUT, tokio_tungstenite::connect_async(&endpoint))
-                .await
-                .map_err(|_| anyhow!("connecting to {endpoint} timed out"))?
-                .with_context(|| format!("connecting to {endpoint}"))?;
+        let (ws, _) = tokio::time::timeout(CALL_TIMEOUT, tokio_tungstenite::connect_async(&endpoint))
+            .await
+            .map_err(|_| anyhow!("connecting to {endpoint} timed out"))?
+            .with_context(|| format!("connecting to {endpoint}"))?;
         let (mut sink, mut stream) = ws.split();
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<String>();
-        let conn = Arc::new(Connection {
-            next_id: AtomicU64::new(1),
-            outgoing,
-            pending: Mutex::default(),
-        });
+        let conn = Arc::new(Connection { next_id: AtomicU64::new(1), outgoing, pending: Mutex::default() });
         process.tasks.push(tokio::spawn(async move {
             while let Some(text) = to_send.recv().await {
                 if sink.send(Message::Text(text.into())).await.is_err() {
@@ -145,24 +133,14 @@ impl Browser {
     pub async fn new_page(&self, url: &str) -> Result<Page> {
         // `Target.createTarget {url}` would answer before the page exists; `Page.navigate`
         // answers once the new document is committed, and says why a load failed.
-        let created = self
-            .conn
-            .call("Target.createTarget", json!({ "url": "about:blank" }), None)
-            .await?;
+        let created = self.conn.call("Target.createTarget", json!({ "url": "about:blank" }), None).await?;
         let target_id = str_field(&created, "targetId")?;
         let attached = self
             .conn
-            .call(
-                "Target.attachToTarget",
-                json!({ "targetId": target_id, "flatten": true }),
-                None,
-            )
+            .call("Target.attachToTarget", json!({ "targetId": target_id, "flatten": true }), None)
             .await?;
-        let page = Page {
-            conn: Arc::clone(&self.conn),
-            session_id: str_field(&attached, "sessionId")?,
-            target_id,
-        };
+        let page =
+            Page { conn: Arc::clone(&self.conn), session_id: str_field(&attached, "sessionId")?, target_id };
         let navigated = page.call("Page.navigate", json!({ "url": url })).await?;
         if let Some(error) = navigated.get("errorText").and_then(Value::as_str) {
             bail!("loading {url} failed: {error}");
@@ -201,9 +179,7 @@ impl Page {
     /// Evaluates `js` in the page, awaiting it if it is a promise, and returns its value as
     /// JSON (`undefined` becomes `null`). A JavaScript exception becomes an error.
     pub async fn eval(&self, js: &str) -> Result<Value> {
-        self.evaluate(js)
-            .await?
-            .map_err(|error| anyhow!("{error}\n  evaluating: {}", shorten(js)))
+        self.evaluate(js).await?.map_err(|error| anyhow!("{error}\n  evaluating: {}", shorten(js)))
     }
 
     /// Evaluates `js_condition` every 100 ms until its value is truthy and returns it.
@@ -221,10 +197,7 @@ impl Page {
                     Ok(value) => format!("value {value}"),
                     Err(error) => format!("exception {error}"),
                 };
-                bail!(
-                    "timed out after {timeout:?} waiting for `{}`; last {last}",
-                    shorten(js_condition)
-                );
+                bail!("timed out after {timeout:?} waiting for `{}`; last {last}", shorten(js_condition));
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -233,13 +206,9 @@ impl Page {
     /// Saves a PNG of the visible page.
     pub async fn screenshot(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let shot = self
-            .call("Page.captureScreenshot", json!({ "format": "png" }))
-            .await?;
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" })).await?;
         let png = decode_base64(&str_field(&shot, "data")?)?;
-        tokio::fs::write(path, png)
-            .await
-            .with_context(|| format!("writing {}", path.display()))
+        tokio::fs::write(path, png).await.with_context(|| format!("writing {}", path.display()))
     }
 
     /// Sends a CDP command to this page's session.
@@ -249,13 +218,7 @@ impl Page {
 
     /// Closes the tab.
     pub async fn close(self) -> Result<()> {
-        self.conn
-            .call(
-                "Target.closeTarget",
-                json!({ "targetId": self.target_id }),
-                None,
-            )
-            .await?;
+        self.conn.call("Target.closeTarget", json!({ "targetId": self.target_id }), None).await?;
         Ok(())
     }
 
@@ -263,11 +226,7 @@ impl Page {
     /// (or CDP refusing the evaluation, as while a navigation replaces the document).
     async fn evaluate(&self, js: &str) -> Result<Result<Value, String>> {
         let params = json!({ "expression": js, "awaitPromise": true, "returnByValue": true });
-        let answer = match self
-            .conn
-            .call_raw("Runtime.evaluate", params, Some(&self.session_id))
-            .await?
-        {
+        let answer = match self.conn.call_raw("Runtime.evaluate", params, Some(&self.session_id)).await? {
             Ok(answer) => answer,
             Err(refused) => return Ok(Err(format!("Runtime.evaluate refused: {refused}"))),
         };
@@ -298,9 +257,7 @@ type Reply = Result<Value, String>;
 
 impl Connection {
     async fn call(&self, method: &str, params: Value, session: Option<&str>) -> Result<Value> {
-        self.call_raw(method, params, session)
-            .await?
-            .map_err(|error| anyhow!("{method} failed: {error}"))
+        self.call_raw(method, params, session).await?.map_err(|error| anyhow!("{method} failed: {error}"))
     }
 
     async fn call_raw(&self, method: &str, params: Value, session: Option<&str>) -> Result<Reply> {
@@ -395,9 +352,7 @@ struct ProfileDir(PathBuf);
 impl ProfileDir {
     fn create() -> Result<ProfileDir> {
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
         let path = std::env::temp_dir().join(format!(
             "robocast-chromium-{}-{}-{nanos}",
             std::process::id(),

@@ -24,9 +24,7 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp::codecs::h264::H264Packet;
 use webrtc::rtp::codecs::vp8::Vp8Packet;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
-use webrtc::rtp_transceiver::rtp_codec::{
-    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
-};
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
 use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
 use webrtc::track::track_remote::TrackRemote;
 
@@ -54,14 +52,16 @@ pub struct ViewerOptions {
     pub vp8_only: bool,
 }
 
+impl ViewerOptions {
+    /// Reassembles frames without decoding them: cheap, for many viewers at once.
+    pub fn undecoded() -> ViewerOptions {
+        ViewerOptions { decode: false, ..Default::default() }
+    }
+}
+
 impl Default for ViewerOptions {
     fn default() -> Self {
-        ViewerOptions {
-            signalling: Signalling::Json,
-            decode: true,
-            read: true,
-            vp8_only: false,
-        }
+        ViewerOptions { signalling: Signalling::Json, decode: true, read: true, vp8_only: false }
     }
 }
 
@@ -85,16 +85,12 @@ impl Received {
         self.height.store(height, Ordering::Relaxed);
         let _ = self.first_frame.set(Instant::now());
         let n = self.video_frames.fetch_add(1, Ordering::Relaxed) + 1;
-        self.frames
-            .get_or_init(|| watch::Sender::new(0))
-            .send_replace(n);
+        self.frames.get_or_init(|| watch::Sender::new(0)).send_replace(n);
     }
 
     fn audio_packet(&self) {
         let n = self.audio_packets.fetch_add(1, Ordering::Relaxed) + 1;
-        self.audio
-            .get_or_init(|| watch::Sender::new(0))
-            .send_replace(n);
+        self.audio.get_or_init(|| watch::Sender::new(0)).send_replace(n);
     }
 
     /// Waits until at least `n` audio packets arrived, or panics after `timeout`.
@@ -110,10 +106,7 @@ impl Received {
 
     /// Waits until at least `n` video frames arrived, or panics after `timeout`.
     pub async fn wait_frames(&self, n: u64, timeout: Duration) {
-        let mut rx = self
-            .frames
-            .get_or_init(|| watch::Sender::new(0))
-            .subscribe();
+        let mut rx = self.frames.get_or_init(|| watch::Sender::new(0)).subscribe();
         let got = tokio::time::timeout(timeout, rx.wait_for(|&f| f >= n)).await;
         assert!(
             got.is_ok(),
@@ -122,11 +115,13 @@ impl Received {
         );
     }
 
+    /// The video codec's MIME type, lower-case (`video/h264`, `video/vp8`).
+    pub fn video_mime(&self) -> Option<String> {
+        self.video_mime.lock().ok()?.clone()
+    }
+
     pub fn size(&self) -> (u32, u32) {
-        (
-            self.width.load(Ordering::Relaxed),
-            self.height.load(Ordering::Relaxed),
-        )
+        (self.width.load(Ordering::Relaxed), self.height.load(Ordering::Relaxed))
     }
 }
 
@@ -151,37 +146,20 @@ pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) 
             RTPCodecType::Video,
         ));
     }
-    codecs.push((
-        MIME_TYPE_OPUS,
-        111,
-        "minptime=10;useinbandfec=1",
-        RTPCodecType::Audio,
-    ));
+    codecs.push((MIME_TYPE_OPUS, 111, "minptime=10;useinbandfec=1", RTPCodecType::Audio));
     for (mime, payload_type, fmtp, kind) in codecs {
         let capability = RTCRtpCodecCapability {
             mime_type: mime.into(),
-            clock_rate: if kind == RTPCodecType::Audio {
-                48_000
-            } else {
-                90_000
-            },
+            clock_rate: if kind == RTPCodecType::Audio { 48_000 } else { 90_000 },
             channels: if kind == RTPCodecType::Audio { 2 } else { 0 },
             sdp_fmtp_line: fmtp.into(),
             rtcp_feedback: vec![],
         };
         media
-            .register_codec(
-                RTCRtpCodecParameters {
-                    capability,
-                    payload_type,
-                    ..Default::default()
-                },
-                kind,
-            )
+            .register_codec(RTCRtpCodecParameters { capability, payload_type, ..Default::default() }, kind)
             .expect("codec registers");
     }
-    let registry =
-        register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     let mut settings = SettingEngine::default();
     settings.set_include_loopback_candidate(true);
     settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
@@ -192,25 +170,15 @@ pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) 
         .with_interceptor_registry(registry)
         .with_setting_engine(settings)
         .build();
-    let pc = Arc::new(
-        api.new_peer_connection(RTCConfiguration::default())
-            .await
-            .expect("peer connection"),
-    );
+    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("peer connection"));
     for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
-        let init = RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Recvonly,
-            send_encodings: vec![],
-        };
-        pc.add_transceiver_from_kind(kind, Some(init))
-            .await
-            .expect("transceiver");
+        let init =
+            RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, send_encodings: vec![] };
+        pc.add_transceiver_from_kind(kind, Some(init)).await.expect("transceiver");
     }
     let offer = pc.create_offer(None).await.expect("offer");
     let mut gathered = pc.gathering_complete_promise().await;
-    pc.set_local_description(offer)
-        .await
-        .expect("local description");
+    pc.set_local_description(offer).await.expect("local description");
     let _ = gathered.recv().await;
     let sdp = pc.local_description().await.expect("local description").sdp;
     (pc, sdp)
@@ -232,24 +200,14 @@ impl Viewer {
         let offered_at = Instant::now();
         let (answer, location) = signal(addr, options.signalling, &sdp).await;
         let answer = RTCSessionDescription::answer(answer).expect("answer parses");
-        pc.set_remote_description(answer)
-            .await
-            .expect("answer accepted");
-        Viewer {
-            pc,
-            received,
-            location,
-            offered_at,
-        }
+        pc.set_remote_description(answer).await.expect("answer accepted");
+        Viewer { pc, received, location, offered_at }
     }
 
     /// Counts frames over `window` after the first one: frames per second.
     pub async fn measure_fps(&self, window: Duration) -> f64 {
         self.received.wait_frames(1, Duration::from_secs(10)).await;
-        let start = (
-            Instant::now(),
-            self.received.video_frames.load(Ordering::Relaxed),
-        );
+        let start = (Instant::now(), self.received.video_frames.load(Ordering::Relaxed));
         tokio::time::sleep(window).await;
         let frames = self.received.video_frames.load(Ordering::Relaxed) - start.1;
         frames as f64 / start.0.elapsed().as_secs_f64()
@@ -267,9 +225,7 @@ async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String,
             let body = serde_json::json!({ "sdp": sdp, "type": "offer" }).to_string();
             http::post(addr, "/api/connect", "application/json", body.as_bytes()).await
         }
-        Signalling::ConnectSdp => {
-            http::post(addr, "/api/connect", "application/sdp", sdp.as_bytes()).await
-        }
+        Signalling::ConnectSdp => http::post(addr, "/api/connect", "application/sdp", sdp.as_bytes()).await,
         Signalling::Whep => http::post(addr, "/whep", "application/sdp", sdp.as_bytes()).await,
     };
     if signalling == Signalling::Json {
@@ -277,17 +233,11 @@ async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String,
         let json = response.json();
         assert_eq!(json["type"], "answer");
         let session = json["session"].as_str().expect("session id");
-        return (
-            json["sdp"].as_str().expect("answer sdp").to_owned(),
-            format!("/api/sessions/{session}"),
-        );
+        return (json["sdp"].as_str().expect("answer sdp").to_owned(), format!("/api/sessions/{session}"));
     }
     assert_eq!(response.status, 201, "{}", response.body);
     assert_eq!(response.header("content-type"), Some("application/sdp"));
-    let location = response
-        .header("location")
-        .expect("Location header")
-        .to_owned();
+    let location = response.header("location").expect("Location header").to_owned();
     (response.body, location)
 }
 
@@ -338,23 +288,14 @@ impl Decoder {
         let (caps, decode) = if mime.contains("vp8") {
             ("video/x-vp8", "vp8dec")
         } else {
-            (
-                "video/x-h264,stream-format=byte-stream,alignment=au",
-                "h264parse ! avdec_h264",
-            )
+            ("video/x-h264,stream-format=byte-stream,alignment=au", "h264parse ! avdec_h264")
         };
         let description = format!(
             "appsrc name=src is-live=true format=time do-timestamp=true caps={caps} ! {decode} ! appsink name=sink sync=false"
         );
-        let pipeline = gst::parse::launch(&description)
-            .expect("decoder")
-            .downcast::<gst::Pipeline>()
-            .expect("pipeline");
-        let sink = pipeline
-            .by_name("sink")
-            .expect("sink")
-            .downcast::<gst_app::AppSink>()
-            .expect("appsink");
+        let pipeline =
+            gst::parse::launch(&description).expect("decoder").downcast::<gst::Pipeline>().expect("pipeline");
+        let sink = pipeline.by_name("sink").expect("sink").downcast::<gst_app::AppSink>().expect("appsink");
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -371,14 +312,8 @@ impl Decoder {
                 })
                 .build(),
         );
-        let src = pipeline
-            .by_name("src")
-            .expect("src")
-            .downcast::<gst_app::AppSrc>()
-            .expect("appsrc");
-        pipeline
-            .set_state(gst::State::Playing)
-            .expect("decoder plays");
+        let src = pipeline.by_name("src").expect("src").downcast::<gst_app::AppSrc>().expect("appsrc");
+        pipeline.set_state(gst::State::Playing).expect("decoder plays");
         Decoder { pipeline, src }
     }
 
