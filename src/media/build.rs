@@ -107,7 +107,7 @@ fn build_video(
             status.hardware = spec.hardware;
             let stamp = if chain.stamp { " ! identity name=stamp" } else { "" };
             let vp8_branch = vp8_enc
-                .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! {enc} ! {SINK} name=vp8"))
+                .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true ! {enc} ! {SINK} name=vp8"))
                 .unwrap_or_default();
             format!(
                 "{}{stamp} ! tee name=t t. ! {LEAKY} ! {} name=enc ! {} ! {H264_OUT} ! {SINK} name=h264{vp8_branch}",
@@ -119,7 +119,7 @@ fn build_video(
             status.passthrough = true;
             let vp8_branch = vp8_enc
                 .map(|enc| {
-                    format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true drop-mode=forward-sticky-events ! avdec_h264 ! videoconvert ! {enc} ! {SINK} name=vp8")
+                    format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true ! avdec_h264 ! videoconvert ! {enc} ! {SINK} name=vp8")
                 })
                 .unwrap_or_default();
             format!(

@@ -18,18 +18,25 @@ use std::time::Duration;
 use serde::Serialize;
 use webrtc::api::API;
 use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::interceptor_registry::{configure_rtcp_reports, configure_twcc_receiver_only};
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::nack::generator::Generator;
+use webrtc::interceptor::nack::responder::Responder;
 use webrtc::interceptor::registry::Registry;
 use webrtc::rtp_transceiver::RTCPFeedback;
-use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RTPCodecType,
+};
 
 pub use peer::{PeerHandle, PeerState, SessionStats};
 
 use crate::media::Codec;
+
+/// The RTP header extension that tells the browser how long it may hold frames back.
+const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 
 /// How long an answer waits for ICE gathering. Host candidates gather in milliseconds; an
 /// unreachable STUN/TURN server must not hold the first frame back longer than this.
@@ -100,8 +107,9 @@ pub struct Engine {
     ice_servers: Vec<IceServer>,
 }
 
+/// Video feedback besides NACK (added with the NACK interceptors).
 fn video_feedback() -> Vec<RTCPFeedback> {
-    ["goog-remb", "ccm fir", "nack", "nack pli", "transport-cc"]
+    ["goog-remb", "ccm fir", "transport-cc"]
         .iter()
         .map(|fb| {
             let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
@@ -138,6 +146,25 @@ pub(crate) fn capability(codec: Codec) -> RTCRtpCodecCapability {
     }
 }
 
+/// Packets kept per outgoing stream for NACK retransmission: 2^9 = 512, about 2 s of
+/// 720p video at 2.5 Mbit/s. webrtc-rs keeps 8192 by default, ~10 MB per viewer once
+/// full, for packets far too old to be worth resending to a live viewer.
+const NACK_HISTORY_LOG2: u8 = 9;
+
+/// webrtc-rs's default interceptors (NACK both ways, RTCP reports, receive-side TWCC)
+/// with a NACK history sized for live video.
+fn interceptors(media: &mut MediaEngine) -> Result<Registry, RtcError> {
+    for parameter in ["", "pli"] {
+        let feedback = RTCPFeedback { typ: "nack".into(), parameter: parameter.into() };
+        media.register_feedback(feedback, RTPCodecType::Video);
+    }
+    let mut registry = Registry::new();
+    registry.add(Box::new(Responder::builder().with_log2_size(NACK_HISTORY_LOG2)));
+    registry.add(Box::new(Generator::builder()));
+    registry = configure_rtcp_reports(registry);
+    configure_twcc_receiver_only(registry, media).map_err(RtcError::internal)
+}
+
 impl Engine {
     pub fn new(ice_servers: &[String]) -> Result<Arc<Engine>, RtcError> {
         let ice_servers = ice_servers
@@ -154,8 +181,12 @@ impl Engine {
                 RTCRtpCodecParameters { capability: capability(codec), payload_type, ..Default::default() };
             media.register_codec(parameters, kind).map_err(RtcError::internal)?;
         }
-        let interceptors =
-            register_default_interceptors(Registry::new(), &mut media).map_err(RtcError::internal)?;
+        // Frames are to be shown as soon as they are decoded: see `pump::send_frames`.
+        let playout_delay = RTCRtpHeaderExtensionCapability { uri: PLAYOUT_DELAY_URI.into() };
+        media
+            .register_header_extension(playout_delay, RTPCodecType::Video, None)
+            .map_err(RtcError::internal)?;
+        let interceptors = interceptors(&mut media)?;
         let mut settings = SettingEngine::default();
         // Loopback candidates let a browser on the robot itself (and the tests) connect;
         // mDNS is off because a robot on a closed network gains nothing from it and the

@@ -194,8 +194,10 @@ async fn add_tracks(
     let mut tracks = Vec::new();
     for (feed, kind) in [(video, "video"), (audio, "audio")] {
         let Some(feed) = feed else { continue };
-        let track =
-            Arc::new(TrackLocalStaticSample::new(capability(feed.codec()), kind.into(), "robocast".into()));
+        // Separate stream ids: the browser would otherwise hold video back to lip-sync it
+        // with audio, and the audio jitter buffer is the slower of the two.
+        let stream = format!("robocast-{kind}");
+        let track = Arc::new(TrackLocalStaticSample::new(capability(feed.codec()), kind.into(), stream));
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
             .await

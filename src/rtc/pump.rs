@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media::Sample;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::rtp::extension::HeaderExtension;
+use webrtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_remote::TrackRemote;
@@ -25,7 +27,13 @@ pub async fn send_frames(
     stats: Arc<SessionStats>,
     cancel: CancellationToken,
 ) {
-    let counter = if frames.codec() == Codec::Opus { &stats.audio_frames } else { &stats.video_frames };
+    let video = frames.codec() != Codec::Opus;
+    let counter = if video { &stats.video_frames } else { &stats.audio_frames };
+    // Playout delay 0/0 (where the browser negotiated it): show each picture as soon as it
+    // is decoded instead of smoothing in a jitter buffer. Someone driving a robot needs
+    // the newest picture more than an even frame pace.
+    let playout = [HeaderExtension::PlayoutDelay(PlayoutDelayExtension { min_delay: 0, max_delay: 0 })];
+    let extensions: &[HeaderExtension] = if video { &playout } else { &[] };
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -36,7 +44,7 @@ pub async fn send_frames(
         };
         let bytes = frame.data.len() as u64;
         let sample = Sample { data: frame.data, duration: frame.duration, ..Default::default() };
-        match track.write_sample(&sample).await {
+        match track.write_sample_with_extensions(&sample, extensions).await {
             Ok(()) => {
                 counter.fetch_add(1, Ordering::Relaxed);
                 stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
