@@ -10,6 +10,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gstreamer as gst;
+
+use super::clockface::{Plane, clock_box, neutral_chroma};
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
@@ -58,7 +60,8 @@ pub fn read(luma: &[u8], stride: usize) -> Option<u32> {
     (0..BITS).try_fold(0u32, |acc, bit| Some(acc << 1 | u32::from(centre(bit + 2)? >= 128)))
 }
 
-/// Adds a probe to `pad` (raw I420 of `width`x`height`) that stamps every buffer.
+/// Adds a probe to `pad` (raw I420 of `width`x`height`) that draws the running clock
+/// and the stamp into every buffer.
 pub fn attach(pad: &gst::Pad, width: u32, height: u32) -> Result<(), gst::glib::BoolError> {
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, width, height).build()?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
@@ -66,8 +69,19 @@ pub fn attach(pad: &gst::Pad, width: u32, height: u32) -> Result<(), gst::glib::
             let buffer = buffer.make_mut();
             if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info) {
                 let stride = frame.plane_stride()[0] as usize;
+                let now = SystemTime::now();
+                let (w, h) = (width as usize, height as usize);
+                if let Some(area) = clock_box(w, h) {
+                    for plane in 1..3 {
+                        let stride = frame.plane_stride()[plane] as usize;
+                        if let Ok(chroma) = frame.plane_data_mut(plane as u32) {
+                            neutral_chroma(chroma, stride, area);
+                        }
+                    }
+                }
                 if let Ok(luma) = frame.plane_data_mut(0) {
-                    paint(luma, stride, width as usize, height as usize, stamp_value(SystemTime::now()));
+                    Plane { luma: &mut *luma, stride, width: w, height: h }.clock(now);
+                    paint(luma, stride, w, h, stamp_value(now));
                 }
             }
         }

@@ -17,6 +17,7 @@
 //!   `meter` measures rates and stalls; [`pipeline`] supervises them all.
 
 mod build;
+pub mod clockface;
 pub mod clockstamp;
 pub mod devices;
 pub mod encoder;

@@ -117,8 +117,7 @@ impl VideoSource {
             VideoSource::Test => VideoChain {
                 label: "test pattern".into(),
                 description: format!(
-                    "videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! {raw_caps}{}",
-                    optional_clock_overlay()
+                    "videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! {raw_caps}"
                 ),
                 output: Output::Raw,
                 stamp: true,
@@ -152,14 +151,6 @@ fn gst_output(description: &str) -> Output {
     let last = description.rsplit('!').next().unwrap_or("").trim();
     let h264 = ["h264parse", "video/x-h264", "rtph264depay", "x264enc", "openh264enc", "v4l2h264enc"];
     if h264.iter().any(|p| last.starts_with(p)) { Output::H264 } else { Output::Raw }
-}
-
-fn optional_clock_overlay() -> &'static str {
-    if gst::ElementFactory::find("clockoverlay").is_some() {
-        " ! clockoverlay time-format=\"%H:%M:%S\" valignment=bottom halignment=right font-desc=\"Sans 24\""
-    } else {
-        ""
-    }
 }
 
 /// Asks the camera what it offers (GStreamer caps at READY) and picks, in order: its own
