@@ -80,9 +80,9 @@ impl Meter {
                 kind = s.kind,
                 fps = s.fps,
                 kbps = s.kbps,
-                frames,
+                frames_total = frames,
                 dropped_by_viewers = dropped - self.summary.1,
-                "summary of the last {} s",
+                "summary: rates now, frames dropped by lagging viewers in the last {} s",
                 SUMMARY_EVERY.as_secs()
             );
             self.summary = (now, dropped);
