@@ -31,6 +31,7 @@ pub mod check;
 pub mod config;
 pub mod http;
 pub mod media;
+pub mod notify;
 pub mod rtc;
 pub mod sessions;
 
@@ -85,8 +86,10 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;
     let addr = listener.local_addr()?;
+    let sessions = sessions::Sessions::start(config.max_viewers);
+    tokio::spawn(notify::run(hub.clone(), sessions.clone(), cancel.child_token()));
     let state = http::AppState {
-        sessions: sessions::Sessions::start(config.max_viewers),
+        sessions,
         config: Arc::new(config),
         engine,
         hub: hub.clone(),

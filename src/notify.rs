@@ -1,0 +1,69 @@
+//! systemd integration (`Type=notify`): `READY=1` once the HTTP server listens and the
+//! pipelines are built, `STATUS=` lines saying what robocast is doing, and watchdog pings
+//! sent from a runtime task, so they stop, and systemd restarts robocast, if the runtime
+//! hangs. Outside systemd (`NOTIFY_SOCKET` unset) every call here does nothing.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio_util::sync::CancellationToken;
+
+use crate::media::{MediaHub, PipelineState, PipelineStatus};
+use crate::sessions::Sessions;
+
+/// How long READY waits for the pipelines to be built (encoder probes, device opening);
+/// a camera that is missing is reported in STATUS, and robocast is ready regardless.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+
+fn send(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// A one-line summary of the pipelines and viewers, as `systemctl status` shows it.
+fn summary(pipelines: &[PipelineStatus], viewers: usize) -> String {
+    let tracks: Vec<String> = pipelines
+        .iter()
+        .map(|p| {
+            let state = match p.state {
+                PipelineState::Running => format!("{} via {}", p.source, p.encoder.as_deref().unwrap_or("?")),
+                PipelineState::Retrying => {
+                    format!("retrying {} ({})", p.source, p.error.as_deref().unwrap_or(""))
+                }
+                other => format!("{} {:?}", p.source, other).to_lowercase(),
+            };
+            format!("{}: {state}", p.kind)
+        })
+        .collect();
+    format!("{}; {viewers} viewer(s)", tracks.join(", "))
+}
+
+/// Sends READY when the pipelines have settled, then STATUS on every change (checked
+/// every 2 s) and watchdog pings, until `cancel`.
+pub async fn run(hub: MediaHub, sessions: Sessions, cancel: CancellationToken) {
+    let _ = tokio::time::timeout(SETTLE_LIMIT, hub.settled()).await;
+    let mut last = summary(&hub.status(), sessions.list().await.len());
+    send(&[NotifyState::Ready, NotifyState::Status(&last)]);
+    tracing::info!(status = %last, "ready");
+    // Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises.
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut refresh = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+                return;
+            }
+            _ = ping.tick(), if watchdog.is_some() => send(&[NotifyState::Watchdog]),
+            _ = refresh.tick() => {
+                let now = summary(&hub.status(), sessions.list().await.len());
+                if now != last {
+                    send(&[NotifyState::Status(&now)]);
+                    last = now;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The example configuration shipped in `systemd/robocast.toml` parses with the real
+//! loader, sets every option, and matches the defaults in code.
+
+use robocast::config::{Config, FileConfig};
+
+const EXAMPLE: &str = include_str!("../systemd/robocast.toml");
+
+#[test]
+fn example_config_is_valid_complete_and_shows_the_defaults() {
+    let file = FileConfig::parse(EXAMPLE).expect("the example parses");
+    let mut config = Config::default();
+    config.apply_file(&file).expect("the example applies");
+    config.validate().expect("the example is valid");
+    assert_eq!(config, Config::default(), "the example shows the defaults in code");
+    let debug = format!("{file:?}");
+    assert!(!debug.contains("None"), "every option is set in the example: {debug}");
+}
