@@ -10,8 +10,9 @@ BUILD_PKGS := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-alsa gstreamer1.0-tools
-# Test: a real browser, and the tools that keep test traffic in its own network namespace.
-TEST_PKGS := chromium iproute2 util-linux
+# Test: a real browser, the tools that keep test traffic in its own network namespace,
+# and systemd-analyze for the unit.
+TEST_PKGS := chromium iproute2 util-linux systemd
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
