@@ -8,7 +8,8 @@ use std::process::Command;
 const MAX_EXPOSURE: f64 = 2.0;
 
 fn unit_with_built_binary(dir: &std::path::Path) -> std::path::PathBuf {
-    let unit = include_str!("../systemd/robocast.service").replace("/usr/bin/robocast", env!("CARGO_BIN_EXE_robocast"));
+    let unit = include_str!("../systemd/robocast.service")
+        .replace("/usr/bin/robocast", env!("CARGO_BIN_EXE_robocast"));
     let path = dir.join("robocast.service");
     std::fs::write(&path, unit).expect("unit written");
     path
@@ -20,7 +21,8 @@ fn unit_verifies_and_is_hardened() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let unit = unit_with_built_binary(&dir);
 
-    let verify = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("systemd-analyze runs");
+    let verify =
+        Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("systemd-analyze runs");
     let complaints = String::from_utf8_lossy(&verify.stderr);
     assert!(verify.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
 
