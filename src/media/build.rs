@@ -68,10 +68,19 @@ fn appsink(
                 feed.publish(EncodedFrame { data: Bytes::from_owner(map), duration, keyframe });
                 Ok(gst::FlowSuccess::Ok)
             })
+            // The pipeline posts EOS only when every sink has it, and a closed VP8 valve
+            // never passes it on: each appsink reports its own end of stream instead.
+            .eos(|sink| {
+                let ended = gst::Structure::new_empty(SOURCE_ENDED);
+                let _ = sink.post_message(gst::message::Application::builder(ended).src(sink).build());
+            })
             .build(),
     );
     Ok(sink)
 }
+
+/// The application message an appsink posts at end of stream.
+pub(super) const SOURCE_ENDED: &str = "robocast-source-ended";
 
 /// Every appsink: no clock sync (frames leave as soon as they are encoded).
 const SINK: &str = "appsink sync=false async=false max-buffers=4 drop=true";

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::build::{Built, build};
+use super::build::{Built, SOURCE_ENDED, build};
 use super::keyframe::{KeyframeThrottle, force_keyframe, keyframe_request};
 use super::meter::Meter;
 use super::source::{AudioSource, VideoSource};
@@ -278,6 +278,9 @@ fn on_message(
             err.src().map(|s| s.path_string().to_string()).unwrap_or_default()
         ))),
         MessageView::Eos(_) => Some(MediaError::Runtime("the source ended".into())),
+        MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == SOURCE_ENDED) => {
+            Some(MediaError::Runtime("the source ended".into()))
+        }
         MessageView::Warning(w) => {
             tracing::warn!(kind = status.borrow().kind, warning = %w.error(), "GStreamer warning");
             None
