@@ -19,7 +19,7 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 # Arguments for `make run`, e.g. make run ARGS="--video v4l2:/dev/video0"
 ARGS ?=
 
-.PHONY: setup setup-test run test lint bench check-rust
+.PHONY: setup setup-test run test lint bench check-rust deb deb-test
 
 check-rust:
 	@command -v cargo >/dev/null || { echo "robocast needs Rust >= 1.92: install it with rustup, then run make again"; exit 1; }
@@ -49,3 +49,12 @@ test: setup-test lint
 bench: setup-test
 	cargo build --release --benches
 	tests/isolated.sh cargo bench --offline --bench viewers
+
+## The .deb for this machine (cargo-deb), in target/debian/.
+deb: setup
+	command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+	cargo deb
+
+## Builds the .deb, installs it here with apt, and checks it as the service user.
+deb-test: deb
+	tests/deb_install.sh
