@@ -95,24 +95,12 @@ impl Received {
 
     /// Waits until at least `n` audio packets arrived, or panics after `timeout`.
     pub async fn wait_audio_packets(&self, n: u64, timeout: Duration) {
-        let mut rx = self.audio.get_or_init(|| watch::Sender::new(0)).subscribe();
-        let got = tokio::time::timeout(timeout, rx.wait_for(|&p| p >= n)).await;
-        assert!(
-            got.is_ok(),
-            "only {} of {n} audio packets within {timeout:?}",
-            self.audio_packets.load(Ordering::Relaxed)
-        );
+        wait_count(&self.audio, n, timeout, "audio packets").await;
     }
 
     /// Waits until at least `n` video frames arrived, or panics after `timeout`.
     pub async fn wait_frames(&self, n: u64, timeout: Duration) {
-        let mut rx = self.frames.get_or_init(|| watch::Sender::new(0)).subscribe();
-        let got = tokio::time::timeout(timeout, rx.wait_for(|&f| f >= n)).await;
-        assert!(
-            got.is_ok(),
-            "only {} of {n} video frames within {timeout:?}",
-            self.video_frames.load(Ordering::Relaxed)
-        );
+        wait_count(&self.frames, n, timeout, "video frames").await;
     }
 
     /// The video codec's MIME type, lower-case (`video/h264`, `video/vp8`).
@@ -123,6 +111,14 @@ impl Received {
     pub fn size(&self) -> (u32, u32) {
         (self.width.load(Ordering::Relaxed), self.height.load(Ordering::Relaxed))
     }
+}
+
+/// Waits until the count behind `counter` reaches `n`, or panics after `timeout`.
+async fn wait_count(counter: &OnceLock<watch::Sender<u64>>, n: u64, timeout: Duration, what: &str) {
+    let mut rx = counter.get_or_init(|| watch::Sender::new(0)).subscribe();
+    let got = tokio::time::timeout(timeout, rx.wait_for(|&c| c >= n)).await.is_ok();
+    let reached = *rx.borrow();
+    assert!(got, "only {reached} of {n} {what} within {timeout:?}");
 }
 
 pub struct Viewer {
