@@ -20,21 +20,20 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let hub = MediaHub::start(&config, cancel.clone())?;
     let settled = tokio::time::timeout(SETTLE, hub.settled()).await.is_ok();
     tokio::time::sleep(OBSERVE).await;
-    let produced = [hub.h264.as_ref(), hub.audio.as_ref()]
-        .map(|feed| feed.map(|f| f.stats.frames.load(Ordering::Relaxed)));
     let mut ok = settled;
-    for (status, frames) in hub.status().iter().zip(produced.iter().flatten()) {
-        let healthy = status.state == PipelineState::Running && *frames > 0;
+    for status in hub.status() {
+        let feed = if status.kind == "video" { &hub.h264 } else { &hub.audio };
+        let frames = feed.as_ref().map_or(0, |f| f.stats.frames.load(Ordering::Relaxed));
+        let healthy = status.state == PipelineState::Running && frames > 0;
         ok &= healthy;
         println!(
-            "{:<5} {}  source: {}  encoder: {}{}  caps: {}  frames in {} s: {}",
+            "{:<5} {}  source: {}  encoder: {}{}  caps: {}  frames: {}",
             status.kind,
             if healthy { "OK  " } else { "FAIL" },
             status.source,
             status.encoder.as_deref().unwrap_or("-"),
             if status.hardware { " (hardware)" } else { "" },
             status.caps.as_deref().unwrap_or("-"),
-            OBSERVE.as_secs(),
             frames,
         );
         if let Some(error) = &status.error {

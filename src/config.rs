@@ -245,6 +245,13 @@ impl Config {
         crate::media::AudioSource::parse(&self.audio).map_err(|e| {
             invalid("audio", e.to_string(), "use auto, test, alsa:<device>, pulse, none or gst:<pipeline>")
         })?;
+        if !crate::media::encoder::is_h264_encoder(&self.encoder) {
+            return Err(invalid(
+                "encoder",
+                format!("`{}` is not an H.264 encoder robocast knows", self.encoder),
+                "use auto, v4l2h264enc, x264enc or openh264enc",
+            ));
+        }
         for url in &self.ice_servers {
             crate::rtc::IceServer::parse(url).map_err(|problem| {
                 invalid("ice_servers", problem, "use stun:host:port or turn:user:password@host:port")

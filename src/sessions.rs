@@ -59,7 +59,8 @@ pub struct SessionInfo {
     pub role: Role,
     pub state: PeerState,
     pub video_codec: Option<Codec>,
-    pub connected_at: u64,
+    /// When the offer arrived (Unix seconds).
+    pub created_at: u64,
     pub video_frames: u64,
     pub audio_frames: u64,
     pub bytes_sent: u64,
@@ -191,7 +192,7 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         role: entry.role,
         state: peer.state(),
         video_codec: peer.video_codec,
-        connected_at: entry.created,
+        created_at: entry.created,
         video_frames: peer.stats.video_frames.load(Ordering::Relaxed),
         audio_frames: peer.stats.audio_frames.load(Ordering::Relaxed),
         bytes_sent: peer.stats.bytes_sent.load(Ordering::Relaxed),

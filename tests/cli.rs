@@ -57,6 +57,8 @@ fn check_fails_with_what_to_fix() {
 fn bad_config_names_the_field_and_the_fix() {
     let (ok, text) = robocast(&["check", "--size", "1280by720"]);
     assert!(!ok && text.contains("`size`") && text.contains("1280x720"), "{text}");
+    let (ok, text) = robocast(&["check", "--encoder", "vp9enc"]);
+    assert!(!ok && text.contains("`encoder`") && text.contains("x264enc"), "{text}");
     let (ok, text) = robocast(&["check", "--video", "webcam"]);
     assert!(!ok && text.contains("`video`") && text.contains("v4l2:/dev/video0"), "{text}");
     let dir = std::env::temp_dir().join(format!("robocast-cli-{}", std::process::id()));

@@ -98,45 +98,40 @@ fn build_video(
     let Some(chain) = source.chain(geometry)? else {
         return Err(MediaError::Runtime("video is disabled".into()));
     };
-    let params = EncodeParams {
-        width: config.width,
-        height: config.height,
-        fps: config.fps,
-        bitrate_kbps: config.bitrate_kbps,
-    };
+    let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps };
     let vp8_spec = encoder::choose(Codec::Vp8, "auto").ok();
-    let vp8_enc = vp8_spec.map(|s| format!("{} name=vp8enc ! {}", s.element, s.caps));
     let mut status = PipelineStatus::new("video", &chain.label);
     let mut h264_spec = None;
-    let description = match chain.output {
+    // Raw pictures are encoded here; H.264 from the source is passed through, and the
+    // VP8 branch decodes it first.
+    let (main, decode_for_vp8) = match chain.output {
         Output::Raw => {
             let spec = encoder::choose(Codec::H264, &config.encoder)?;
             h264_spec = Some(spec);
             status.encoder = Some(spec.element.into());
             status.hardware = spec.hardware;
             let stamp = if chain.stamp { " ! identity name=stamp" } else { "" };
-            let vp8_branch = vp8_enc
-                .map(|enc| format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true ! {enc} ! {SINK} name=vp8"))
-                .unwrap_or_default();
-            format!(
-                "{}{stamp} ! tee name=t t. ! {LEAKY} ! {} name=enc ! {} ! {H264_OUT} ! {SINK} name=h264{vp8_branch}",
-                chain.description, spec.element, spec.caps
-            )
+            let encode = format!("{LEAKY} ! {} name=enc ! {} ! {H264_OUT}", spec.element, spec.caps);
+            (format!("{}{stamp} ! tee name=t t. ! {encode} ! {SINK} name=h264", chain.description), "")
         }
         Output::H264 => {
             status.encoder = Some("passthrough".into());
             status.passthrough = true;
-            let vp8_branch = vp8_enc
-                .map(|enc| {
-                    format!(" t. ! {LEAKY} ! valve name=vp8valve drop=true ! avdec_h264 ! videoconvert ! {enc} ! {SINK} name=vp8")
-                })
-                .unwrap_or_default();
-            format!(
-                "{} ! {H264_OUT} ! tee name=t t. ! queue ! {SINK} name=h264{vp8_branch}",
-                chain.description
-            )
+            let main =
+                format!("{} ! {H264_OUT} ! tee name=t t. ! queue ! {SINK} name=h264", chain.description);
+            (main, "avdec_h264 ! videoconvert ! ")
         }
     };
+    let vp8_branch = vp8_spec
+        .map(|s| {
+            let valve = "valve name=vp8valve drop=true";
+            format!(
+                " t. ! {LEAKY} ! {valve} ! {decode_for_vp8}{} name=vp8enc ! {} ! {SINK} name=vp8",
+                s.element, s.caps
+            )
+        })
+        .unwrap_or_default();
+    let description = format!("{main}{vp8_branch}");
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
     if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {

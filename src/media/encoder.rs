@@ -6,6 +6,7 @@
 //! latency, then `openh264enc` with real rate control (it ignores `bitrate` otherwise).
 //! VP8 (`vp8enc`) serves browsers that offer no H.264.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use gstreamer as gst;
@@ -16,8 +17,6 @@ use super::{Codec, MediaError};
 /// What an encoder is asked to do.
 #[derive(Clone, Copy, Debug)]
 pub struct EncodeParams {
-    pub width: u32,
-    pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
 }
@@ -113,18 +112,17 @@ fn configure_vp8enc(enc: &gst::Element, p: &EncodeParams) {
     enc.set_property_from_str("error-resilient", "default");
 }
 
-/// Whether `spec` exists and encodes a few frames here; the answer is cached per element.
+/// Whether `spec` exists and encodes a few frames here; the answer is cached per element
+/// (a probe takes up to 3 s, and every pipeline rebuild asks again).
 fn works(spec: &EncoderSpec) -> bool {
-    static CACHE: OnceLock<Mutex<Vec<(&'static str, bool)>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, bool>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(&(_, ok)) =
-        cache.lock().ok().and_then(|c| c.iter().find(|(e, _)| *e == spec.element).copied()).as_ref()
-    {
+    if let Some(&ok) = cache.lock().ok().as_ref().and_then(|c| c.get(spec.element)) {
         return ok;
     }
     let ok = gst::ElementFactory::find(spec.element).is_some() && probe(spec).is_ok();
     if let Ok(mut cache) = cache.lock() {
-        cache.push((spec.element, ok));
+        cache.insert(spec.element, ok);
     }
     ok
 }
@@ -138,7 +136,7 @@ fn probe(spec: &EncoderSpec) -> Result<(), MediaError> {
     );
     let build = |message: String| MediaError::Build { description: description.clone(), message };
     let pipeline = gst::parse::launch(&description).map_err(|e| build(e.to_string()))?;
-    let params = EncodeParams { width: 320, height: 240, fps: 30, bitrate_kbps: 500 };
+    let params = EncodeParams { fps: 30, bitrate_kbps: 500 };
     if let Some(enc) = pipeline.downcast_ref::<gst::Bin>().and_then(|b| b.by_name("enc")) {
         (spec.configure)(&enc, &params);
     }
@@ -161,27 +159,23 @@ pub fn availability() -> Vec<(&'static EncoderSpec, bool)> {
     ENCODERS.iter().map(|spec| (spec, works(spec))).collect()
 }
 
-/// The encoder to use for `codec`: the configured one, or the first that works.
+/// The encoder to use for `codec`: the configured one (`auto`: the first in the table
+/// that works here).
 pub fn choose(codec: Codec, configured: &str) -> Result<&'static EncoderSpec, MediaError> {
-    let candidates = ENCODERS.iter().filter(|s| s.codec == codec);
-    if configured != "auto" && codec == Codec::H264 {
-        let spec = ENCODERS
-            .iter()
-            .find(|s| s.element == configured)
-            .ok_or_else(|| MediaError::UnknownEncoder(configured.into()))?;
-        if spec.codec == codec && works(spec) {
-            return Ok(spec);
-        }
-        if spec.codec == codec {
-            return Err(MediaError::NoEncoder { codec, tried: configured.into() });
-        }
+    let candidates: Vec<_> = ENCODERS
+        .iter()
+        .filter(|s| s.codec == codec && (configured == "auto" || s.element == configured))
+        .collect();
+    if candidates.is_empty() {
+        return Err(MediaError::UnknownEncoder(configured.into()));
     }
-    let mut tried = Vec::new();
-    for spec in candidates {
-        if works(spec) {
-            return Ok(spec);
-        }
-        tried.push(spec.element);
-    }
-    Err(MediaError::NoEncoder { codec, tried: tried.join(", ") })
+    candidates.iter().copied().find(|spec| works(spec)).ok_or_else(|| MediaError::NoEncoder {
+        codec,
+        tried: candidates.iter().map(|s| s.element).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Whether `name` may be configured as the H.264 encoder.
+pub fn is_h264_encoder(name: &str) -> bool {
+    name == "auto" || ENCODERS.iter().any(|s| s.codec == Codec::H264 && s.element == name)
 }

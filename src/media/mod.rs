@@ -83,7 +83,7 @@ pub enum MediaError {
         "no working {codec} encoder among {tried}; install gstreamer1.0-plugins-ugly (x264enc) or gstreamer1.0-plugins-bad (openh264enc)"
     )]
     NoEncoder { codec: Codec, tried: String },
-    #[error("encoder `{0}` is not one robocast knows; `robocast devices` lists the usable ones")]
+    #[error("`{0}` is not an H.264 encoder robocast knows; `robocast devices` lists the usable ones")]
     UnknownEncoder(String),
     #[error("cannot build pipeline `{description}`: {message}")]
     Build { description: String, message: String },

@@ -35,7 +35,6 @@ pub enum PipelineState {
     Starting,
     Running,
     Retrying,
-    Disabled,
     Stopped,
 }
 
@@ -277,7 +276,8 @@ fn on_message(
             err.error(),
             err.src().map(|s| s.path_string().to_string()).unwrap_or_default()
         ))),
-        MessageView::Eos(_) => Some(MediaError::Runtime("the source ended".into())),
+        // Each appsink reports its own end of stream (see `build::appsink`); the
+        // pipeline's EOS would come only after all of them.
         MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == SOURCE_ENDED) => {
             Some(MediaError::Runtime("the source ended".into()))
         }

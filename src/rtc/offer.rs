@@ -13,8 +13,6 @@ pub struct OfferInfo {
     pub video: Option<Codec>,
     /// The browser takes Opus audio.
     pub audio: bool,
-    /// The browser sends video or audio itself (talk-back).
-    pub sends_media: bool,
     /// The offer has an SCTP (data channel) section.
     pub data: bool,
 }
@@ -60,7 +58,6 @@ pub fn inspect(sdp: &str) -> Result<OfferInfo, RtcError> {
             .find(|d| media.attribute(d).is_some())
             .unwrap_or("sendrecv");
         let receives = matches!(direction, "sendrecv" | "recvonly");
-        info.sends_media |= kind != "application" && matches!(direction, "sendrecv" | "sendonly");
         let codecs: Vec<String> = media
             .attributes
             .iter()

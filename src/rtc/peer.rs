@@ -19,7 +19,7 @@ use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSampl
 
 use super::offer::{Offer, OfferInfo};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump};
-use crate::media::{Feed, MediaHub};
+use crate::media::{Codec, Feed, MediaHub};
 
 /// A client that got its answer but never connects (it vanished, or UDP is blocked)
 /// gives its viewer slot back after this long.
@@ -67,7 +67,7 @@ pub struct PeerHandle {
     cancel: CancellationToken,
     state: watch::Receiver<PeerState>,
     pub stats: Arc<SessionStats>,
-    pub video_codec: Option<crate::media::Codec>,
+    pub video_codec: Option<Codec>,
 }
 
 impl PeerHandle {
@@ -167,7 +167,7 @@ pub async fn answer(
         cancel: parent.child_token(),
         state: state_rx,
         stats,
-        video_codec: info.video.filter(|_| hub.h264.is_some()),
+        video_codec: tracks.iter().map(|t| t.feed.codec()).find(|&c| c != Codec::Opus),
     };
     tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
     Ok((answer, handle))
@@ -186,7 +186,7 @@ async fn add_tracks(
     stats: &Arc<SessionStats>,
 ) -> Result<Vec<OutTrack>, RtcError> {
     let video = match info.video {
-        Some(crate::media::Codec::Vp8) => hub.vp8.clone(),
+        Some(Codec::Vp8) => hub.vp8.clone(),
         Some(_) => hub.h264.clone(),
         None => None,
     };
