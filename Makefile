@@ -19,7 +19,7 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 # Arguments for `make run`, e.g. make run ARGS="--video v4l2:/dev/video0"
 ARGS ?=
 
-.PHONY: setup setup-test run test lint bench check-rust deb deb-test
+.PHONY: setup setup-test run test lint bench check-rust deb deb-test cross cross-arm64
 
 check-rust:
 	@command -v cargo >/dev/null || { echo "robocast needs Rust >= 1.92: install it with rustup, then run make again"; exit 1; }
@@ -58,3 +58,12 @@ deb: setup
 ## Builds the .deb, installs it here with apt, and checks it as the service user.
 deb-test: deb
 	tests/deb_install.sh
+
+## Release binaries and .debs for Raspberry Pi boards, arm64 and armhf, built here
+## without Docker and checked under qemu (cross/build.sh; target/cross/).
+cross: check-rust
+	cross/build.sh aarch64 armv7
+
+## The arm64 part alone (what CI runs).
+cross-arm64: check-rust
+	cross/build.sh aarch64
