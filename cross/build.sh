@@ -56,6 +56,7 @@ setup_host() {
 # own index list, so the private apt root reads the same mirror with the same keys.
 host_sources() {
     local lines
+    # shellcheck disable=SC2016 # apt's own $(FIELD) placeholders
     lines=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
         'Origin: Debian' 'Created-By: Packages' | sort -u)
     [ -n "$lines" ] || die "this host has no Debian apt sources; build on Debian, or use Cross.toml with Docker"
@@ -66,7 +67,8 @@ target_packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' cross/packages.txt; 
 
 # A private apt root for one architecture: its own lists, cache and (empty) dpkg status.
 make_apt_root() {
-    local arch=$1 dir=$OUT/apt-$arch
+    local arch=$1
+    local dir=$OUT/apt-$arch
     mkdir -p "$dir"/{lists/partial,archives/partial,cache,sources.d,prefs.d}
     : >"$dir/status"
     host_sources >"$dir/sources.list"
@@ -110,7 +112,8 @@ apt_update() {
 
 # Unpacks cross/packages.txt and every dependency into target/cross/sysroot-<arch>.
 make_sysroot() {
-    local arch=$1 apt sysroot=$OUT/sysroot-$arch stamp
+    local arch=$1 apt stamp
+    local sysroot=$OUT/sysroot-$arch
     apt=$(make_apt_root "$arch")
     stamp="$(cat cross/packages.txt "$apt/sources.list" | sha256sum | cut -c1-16)"
     if [ -f "$sysroot/.robocast-stamp" ] && [ "$(cat "$sysroot/.robocast-stamp")" = "$stamp" ]; then
@@ -123,7 +126,7 @@ make_sysroot() {
     # shellcheck disable=SC2046
     private_apt "$apt" apt-get install -q --download-only $(target_packages) >"$apt/install.log" 2>&1 ||
         { tail -20 "$apt/install.log" >&2; die "apt could not resolve the $arch packages"; }
-    say "unpacking $(ls "$apt"/archives/*.deb | wc -l) packages into target/cross/sysroot-$arch"
+    say "unpacking $(find "$apt/archives" -maxdepth 1 -name '*.deb' | wc -l) packages into target/cross/sysroot-$arch"
     rm -rf "$sysroot"
     mkdir -p "$sysroot/DEBIAN"
     for deb in "$apt"/archives/*.deb; do
@@ -186,7 +189,7 @@ fetch_unverified_std() {
         /(^|\n)Package: libstd-rust-web-dev\n/ && index($0, "\nVersion: " v "\n") && !found { print; found = 1 }')
     file=$(echo "$entry" | sed -n 's/^Filename: //p')
     sha=$(echo "$entry" | sed -n 's/^SHA256: //p')
-    [ -n "$file" ] && [ -n "$sha" ] || die "the served index has no libstd-rust-web-dev:$arch $version"
+    if [ -z "$file" ] || [ -z "$sha" ]; then die "the served index has no libstd-rust-web-dev:$arch $version"; fi
     private_apt "$apt" /usr/lib/apt/apt-helper download-file "$uri/$file" "$tmp/std.deb" "SHA256:$sha" >/dev/null ||
         die "could not fetch $file"
 }
@@ -217,6 +220,13 @@ build() {
         cargo deb --no-build --target "$triple"
 }
 
+# The .deb cargo-deb wrote for this version.
+built_deb() {
+    local version
+    version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+    echo "$OUT/$1/debian/robocast_${version}-1_$2.deb"
+}
+
 # Runs the binary under qemu user-mode emulation against the sysroot's libraries and
 # GStreamer plugins.
 check() {
@@ -230,7 +240,8 @@ check() {
     "${run[@]}" check --video test --audio test
     # The package's dependencies, resolved against the target's own archive as apt on a
     # fresh board would (simulated in the private apt root).
-    local deb; deb=$(ls -t "$OUT/$triple/debian/"robocast_*_"$arch".deb | head -n 1)
+    local deb; deb=$(built_deb "$triple" "$arch")
+    [ -f "$deb" ] || die "cargo-deb wrote no $deb"
     private_apt "$OUT/apt-$arch" apt-get install -s "$deb" >"$OUT/apt-$arch/simulate.log" 2>&1 ||
         { tail -20 "$OUT/apt-$arch/simulate.log" >&2; die "the $arch .deb's dependencies do not resolve"; }
     grep -q "^Inst robocast " "$OUT/apt-$arch/simulate.log" || die "apt would not install the $arch .deb"
@@ -250,7 +261,7 @@ main() {
         build "$triple" "$arch" "$gnu"
         check "$triple" "$arch" "$gnu" "$qemu"
         summary+=("$arch: ${OUT#"$ROOT"/}/$triple/release/robocast"
-            "$arch: $(ls -t "$OUT/$triple/debian/"robocast_*_"$arch".deb | head -n 1 | sed "s#^$ROOT/##")")
+            "$arch: $(built_deb "$triple" "$arch" | sed "s#^$ROOT/##")")
     done
     say "done"
     printf '  %s\n' "${summary[@]}"
