@@ -11,8 +11,8 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-alsa gstreamer1.0-tools
 # Test: a real browser, the tools that keep test traffic in its own network namespace,
-# and systemd-analyze for the unit.
-TEST_PKGS := chromium iproute2 util-linux systemd
+# systemd-analyze for the unit, and shellcheck for the scripts.
+TEST_PKGS := chromium iproute2 util-linux systemd shellcheck
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
@@ -38,6 +38,7 @@ run: setup
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	shellcheck cross/build.sh tests/*.sh .ci/run
 
 ## Sets up and runs the whole test suite (unit, integration with a webrtc-rs peer,
 ## end-to-end in headless Chromium), isolated on loopback.

@@ -5,7 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-deb=$(ls -t target/debian/robocast_*.deb | head -n 1)
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+deb=target/debian/robocast_${version}-1_$(dpkg --print-architecture).deb
 echo "installing $deb"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "./$deb"
 
