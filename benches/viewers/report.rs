@@ -1,0 +1,335 @@
+//! The benchmark's report: statistics over the measured frames, the machine it ran on,
+//! the Markdown tables, and the results section of BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+use super::{BrowserRound, CHROMIUM_STARTS, FPS, SIZE, Usage, ViewerRound, ViewerWindow, progress};
+
+const RESULTS_BEGIN: &str = "<!-- results: written by `make bench`; edit the text around them -->";
+const RESULTS_END: &str = "<!-- end of results -->";
+
+/// Comparison rows measured once on this kind of machine with the same method.
+const REFERENCE_ROWS: &str = "\
+| RTCBot 0.2.5 (aiortc, VP8, encodes per viewer) | 1 | 317 ms | 45 / 62 ms | 26 % | 211 MB |
+| RTCBot 0.2.5 | 4 | 495 ms | 92 / 133 ms | 99 % | 646 MB |
+| GStreamer webrtcbin, one shared x264 encoder | 1 | 772 ms | 31 / 47 ms | 16 % | 112 MB |
+| GStreamer webrtcbin, one shared x264 encoder | 4 | 883 ms | 33 / 60 ms | 19 % | 113 MB |
+";
+
+/// Nearest-rank percentile (`p` in 0..=1) of unsorted values; NaN when empty.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 0.5)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::max)
+}
+
+impl BrowserRound {
+    pub(crate) fn new(viewers: usize) -> BrowserRound {
+        let usage = Usage { cpu_percent: f64::NAN, rss_peak_mb: f64::NAN, anon_peak_mb: f64::NAN };
+        BrowserRound { viewers, joined_first_frames: Vec::new(), windows: Vec::new(), usage }
+    }
+
+    pub(crate) fn add(&mut self, start: usize, windows: Vec<ViewerWindow>) {
+        self.windows.extend(windows.into_iter().map(|w| (start, w)));
+    }
+
+    /// The glass-to-glass p50 of each robocast start.
+    fn p50_per_start(&self) -> Vec<f64> {
+        (0..CHROMIUM_STARTS)
+            .map(|start| {
+                let frames = self.windows.iter().filter(|(s, _)| *s == start);
+                median(&frames.flat_map(|(_, w)| w.samples.iter().filter_map(|s| s[2])).collect::<Vec<_>>())
+            })
+            .filter(|p50| !p50.is_nan())
+            .collect()
+    }
+
+    /// Per-frame values of `f` over every readable frame of every viewer.
+    fn frames(&self, f: impl Fn(&[Option<f64>; 3]) -> Option<f64>) -> Vec<f64> {
+        self.windows.iter().flat_map(|(_, w)| w.samples.iter().filter_map(&f)).collect()
+    }
+
+    fn glass_to_glass(&self) -> Vec<f64> {
+        self.frames(|s| s[2])
+    }
+
+    fn mean(&self, f: impl Fn(&ViewerWindow) -> Option<f64>) -> f64 {
+        let values: Vec<f64> = self.windows.iter().filter_map(|(_, w)| f(w)).collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+pub(crate) struct Machine {
+    date: String,
+    commit: String,
+    cpu: String,
+    memory: String,
+    os: String,
+    chromium: String,
+    encoder: String,
+    kbps: u64,
+}
+
+impl Machine {
+    pub(crate) fn describe(chromium: &str, encoder: &str, kbps: u64) -> Machine {
+        let run = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        let read = |path: &str, key: &str| {
+            std::fs::read_to_string(path).ok().and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_once([':', '=']))
+                    .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        let mut commit = run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let source = ["status", "--porcelain", "--", "src", "static", "Cargo.toml", "Cargo.lock"];
+        if run("git", &source).is_some_and(|s| !s.is_empty()) {
+            commit.push_str(" with uncommitted changes to its source");
+        }
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let memory_kib: f64 = read("/proc/meminfo", "MemTotal")
+            .and_then(|m| m.trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        Machine {
+            date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
+            commit,
+            cpu: format!(
+                "{cores} × {}",
+                read("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into())
+            ),
+            memory: format!("{:.1} GiB", memory_kib / 1024.0 / 1024.0),
+            os: read("/etc/os-release", "PRETTY_NAME").unwrap_or_default(),
+            chromium: chromium.to_owned(),
+            encoder: encoder.to_owned(),
+            kbps,
+        }
+    }
+}
+
+pub(crate) struct Report {
+    pub(crate) machine: Machine,
+    pub(crate) idle: Usage,
+    pub(crate) viewer_rounds: Vec<ViewerRound>,
+    pub(crate) first_webrtc: Vec<f64>,
+    pub(crate) first_chromium: Vec<f64>,
+    pub(crate) chromium_rounds: Vec<BrowserRound>,
+    pub(crate) run_time: Duration,
+}
+
+impl Report {
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = String::new();
+        self.header(&mut out);
+        self.viewers_table(&mut out);
+        self.first_frame_table(&mut out);
+        self.latency_tables(&mut out);
+        self.comparison_table(&mut out);
+        self.targets_table(&mut out);
+        out
+    }
+
+    fn header(&self, out: &mut String) {
+        let m = &self.machine;
+        let _ =
+            writeln!(out, "Run {}, robocast {}, {:.0} s.\n", m.date, m.commit, self.run_time.as_secs_f64());
+        let _ = writeln!(out, "- Machine: {}, {} RAM, {}", m.cpu, m.memory, m.os);
+        let _ = writeln!(
+            out,
+            "- Stream: test sources, {SIZE}@{FPS}, {} at {} kbit/s (robocast's defaults)",
+            m.encoder, m.kbps
+        );
+        let _ = writeln!(out, "- Browser: {} (headless, software decoding)\n", m.chromium);
+    }
+
+    fn viewers_table(&self, out: &mut String) {
+        out.push_str("### webrtc-rs viewers (frames reassembled, not decoded)\n\n");
+        out.push_str("| viewers | frames/s per viewer (min / mean) | robocast CPU (% of a core) ");
+        out.push_str("| CPU ÷ CPU with 1 | robocast RSS peak | of which anonymous |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+        let row = |out: &mut String, viewers: usize, fps: String, usage: &Usage, ratio: String| {
+            let (cpu, rss, anon) = (usage.cpu_percent, usage.rss_peak_mb, usage.anon_peak_mb);
+            let _ =
+                writeln!(out, "| {viewers} | {fps} | {cpu:.1} % | {ratio} | {rss:.1} MB | {anon:.1} MB |");
+        };
+        row(out, 0, "–".into(), &self.idle, "–".into());
+        let one = self.cpu_with(1);
+        for r in &self.viewer_rounds {
+            let fps = format!("{:.1} / {:.1}", r.fps_min, r.fps_mean);
+            row(out, r.viewers, fps, &r.usage, format!("{:.2}", r.usage.cpu_percent / one));
+        }
+        out.push('\n');
+    }
+
+    fn first_frame_table(&self, out: &mut String) {
+        out.push_str("### Offer to first frame\n\n");
+        out.push_str("| client | median | max | samples |\n|---|---:|---:|---:|\n");
+        let mut row = |name: &str, samples: &[f64]| {
+            let _ = writeln!(
+                out,
+                "| {name} | {:.0} ms | {:.0} ms | {} |",
+                median(samples),
+                max(samples),
+                samples.len()
+            );
+        };
+        row("webrtc-rs, decoding", &self.first_webrtc);
+        row("Chromium, robot page", &self.first_chromium);
+        if let Some(four) = self.chromium_rounds.iter().find(|r| r.viewers == 4) {
+            row("Chromium, viewers 2–4 joining", &four.joined_first_frames);
+        }
+        out.push('\n');
+    }
+
+    fn latency_tables(&self, out: &mut String) {
+        out.push_str(
+            "### Glass-to-glass in Chromium (capture clock read back from every presented frame)\n\n",
+        );
+        out.push_str("| viewers | frames read | p50 | p95 | max | p50 per robocast start (min – max) ");
+        out.push_str("| decoded frames/s per viewer (min / mean) | robocast CPU | robocast RSS peak |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in &self.chromium_rounds {
+            let g2g = r.glass_to_glass();
+            let per_start = r.p50_per_start();
+            let (start_min, start_max) =
+                (per_start.iter().copied().fold(f64::NAN, f64::min), max(&per_start));
+            let unreadable: u64 = r.windows.iter().map(|(_, w)| w.unreadable).sum();
+            let fps_min = r.windows.iter().map(|(_, w)| w.fps).fold(f64::INFINITY, f64::min);
+            let _ = writeln!(
+                out,
+                "| {} | {}{} | {:.0} ms | {:.0} ms | {:.0} ms | {start_min:.0} – {start_max:.0} ms \
+                 | {:.1} / {:.1} | {:.1} % | {:.1} MB |",
+                r.viewers,
+                g2g.len(),
+                if unreadable > 0 { format!(" ({unreadable} unreadable)") } else { String::new() },
+                percentile(&g2g, 0.5),
+                percentile(&g2g, 0.95),
+                max(&g2g),
+                fps_min,
+                r.mean(|w| Some(w.fps)),
+                r.usage.cpu_percent,
+                r.usage.rss_peak_mb
+            );
+        }
+        out.push_str("\nWhere the time goes (medians per frame; Chromium's own stats as means):\n\n");
+        out.push_str("| viewers | capture → last packet received | received → presented ");
+        out.push_str("| capture → presented (p50 / p95) | presented → on screen ");
+        out.push_str("| jitter buffer | decode | dropped frames |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in &self.chromium_rounds {
+            let received = r.frames(|s| s[0]);
+            let to_present = r.frames(|s| Some(s[1]? - s[0]?));
+            let presented = r.frames(|s| s[1]);
+            let to_screen = r.frames(|s| Some(s[2]? - s[1]?));
+            let dropped: f64 = r.windows.iter().map(|(_, w)| w.dropped_frames).sum();
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms | {dropped:.0} |",
+                r.viewers,
+                median(&received),
+                median(&to_present),
+                percentile(&presented, 0.5),
+                percentile(&presented, 0.95),
+                median(&to_screen),
+                r.mean(|w| w.jitter_buffer_ms),
+                r.mean(|w| w.decode_ms)
+            );
+        }
+        out.push('\n');
+    }
+
+    fn comparison_table(&self, out: &mut String) {
+        out.push_str(
+            "### Against other senders (same method; their rows were measured once, not by this run)\n\n",
+        );
+        out.push_str("| sender | viewers | first frame | glass-to-glass p50/p95 | sender CPU (% of a core) ");
+        out.push_str("| sender RSS |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|\n");
+        for r in &self.chromium_rounds {
+            let first = if r.viewers == 1 { &self.first_chromium } else { &r.joined_first_frames };
+            let g2g = r.glass_to_glass();
+            let _ = writeln!(
+                out,
+                "| **robocast** ({}, encodes once) | {} | {:.0} ms | {:.0} / {:.0} ms | {:.0} % | {:.0} MB |",
+                self.machine.encoder,
+                r.viewers,
+                median(first),
+                percentile(&g2g, 0.5),
+                percentile(&g2g, 0.95),
+                r.usage.cpu_percent,
+                r.usage.rss_peak_mb
+            );
+        }
+        out.push_str(REFERENCE_ROWS);
+        out.push('\n');
+    }
+
+    fn targets_table(&self, out: &mut String) {
+        out.push_str("### Targets\n\n| target | measured | |\n|---|---|---|\n");
+        let mut row = |target: &str, measured: String, met: bool| {
+            let verdict = if met { "met" } else { "**missed**" };
+            let _ = writeln!(out, "| {target} | {measured} | {verdict} |");
+        };
+        let (webrtc, chromium) = (median(&self.first_webrtc), median(&self.first_chromium));
+        row(
+            "first frame ≤ 300 ms after the offer (median)",
+            format!("webrtc-rs {webrtc:.0} ms, Chromium {chromium:.0} ms"),
+            webrtc <= 300.0 && chromium <= 300.0,
+        );
+        for r in &self.chromium_rounds {
+            let g2g = r.glass_to_glass();
+            let (p50, p95) = (percentile(&g2g, 0.5), percentile(&g2g, 0.95));
+            let viewers =
+                if r.viewers == 1 { "1 viewer".to_owned() } else { format!("{} viewers", r.viewers) };
+            row(&format!("glass-to-glass p50 ≤ 30 ms, {viewers}"), format!("{p50:.0} ms"), p50 <= 30.0);
+            row(&format!("glass-to-glass p95 ≤ 50 ms, {viewers}"), format!("{p95:.0} ms"), p95 <= 50.0);
+        }
+        let ratio = self.cpu_with(4) / self.cpu_with(1);
+        row("CPU with 4 viewers ≤ 1.25 × CPU with 1", format!("{ratio:.2} ×"), ratio <= 1.25);
+        let rss =
+            self.viewer_rounds.iter().find(|r| r.viewers == 4).map_or(f64::NAN, |r| r.usage.rss_peak_mb);
+        row("RSS ≤ 60 MB with 4 viewers", format!("{rss:.1} MB"), rss <= 60.0);
+        out.push('\n');
+    }
+
+    fn cpu_with(&self, viewers: usize) -> f64 {
+        self.viewer_rounds.iter().find(|r| r.viewers == viewers).map_or(f64::NAN, |r| r.usage.cpu_percent)
+    }
+}
+
+/// Replaces the results between the markers of BENCHMARKS.md (appends them if missing).
+pub(crate) fn write_results(report: &str) -> Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let block = format!("{RESULTS_BEGIN}\n\n{report}{RESULTS_END}");
+    let new = match (old.find(RESULTS_BEGIN), old.find(RESULTS_END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            format!("{}{block}{}", &old[..begin], &old[end + RESULTS_END.len()..])
+        }
+        _ => format!("{old}\n{block}\n"),
+    };
+    std::fs::write(&path, new).context("writing BENCHMARKS.md")?;
+    progress("results written to BENCHMARKS.md");
+    Ok(())
+}
