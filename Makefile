@@ -19,7 +19,7 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 # Arguments for `make run`, e.g. make run ARGS="--video v4l2:/dev/video0"
 ARGS ?=
 
-.PHONY: setup setup-test run test lint bench check-rust deb deb-test cross cross-arm64
+.PHONY: setup setup-test run test lint bench check-rust deb deb-test cross cross-arm64 cross-install-test
 
 check-rust:
 	@command -v cargo >/dev/null || { echo "robocast needs Rust >= 1.92: install it with rustup, then run make again"; exit 1; }
@@ -68,3 +68,9 @@ cross: check-rust
 ## The arm64 part alone (what CI runs).
 cross-arm64: check-rust
 	cross/build.sh aarch64
+
+## Installs the ARM .debs with apt in emulated arm64 and armhf Debian roots (debootstrap,
+## qemu binfmt) and checks them as the service user; root only, ~6 min per architecture.
+cross-install-test:
+	cross/install-test.sh aarch64
+	cross/install-test.sh armv7
