@@ -37,6 +37,16 @@ fn max(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NAN, f64::max)
 }
 
+/// A frame's age on screen. Chromium sometimes gives an `expectedDisplayTime` earlier than
+/// the frame's own `presentationTime`, which no display can do; such a frame counts from
+/// its presentation, a lower bound, and the report says how many there were.
+fn on_screen(sample: &[Option<f64>; 3]) -> Option<f64> {
+    match (sample[1], sample[2]) {
+        (Some(presented), Some(expected)) => Some(expected.max(presented)),
+        (_, expected) => expected,
+    }
+}
+
 impl BrowserRound {
     pub(crate) fn new(viewers: usize) -> BrowserRound {
         let usage = Usage { cpu_percent: f64::NAN, rss_peak_mb: f64::NAN, anon_peak_mb: f64::NAN };
@@ -52,7 +62,7 @@ impl BrowserRound {
         (0..CHROMIUM_STARTS)
             .map(|start| {
                 let frames = self.windows.iter().filter(|(s, _)| *s == start);
-                median(&frames.flat_map(|(_, w)| w.samples.iter().filter_map(|s| s[2])).collect::<Vec<_>>())
+                median(&frames.flat_map(|(_, w)| w.samples.iter().filter_map(on_screen)).collect::<Vec<_>>())
             })
             .filter(|p50| !p50.is_nan())
             .collect()
@@ -64,7 +74,12 @@ impl BrowserRound {
     }
 
     fn glass_to_glass(&self) -> Vec<f64> {
-        self.frames(|s| s[2])
+        self.frames(on_screen)
+    }
+
+    /// Frames whose expected display time Chromium gave as earlier than their presentation.
+    fn display_before_presentation(&self) -> usize {
+        self.frames(|s| Some(s[2]? - s[1]?)).iter().filter(|d| **d < 0.0).count()
     }
 
     fn mean(&self, f: impl Fn(&ViewerWindow) -> Option<f64>) -> f64 {
@@ -235,8 +250,8 @@ impl Report {
         out.push_str("\nWhere the time goes (medians per frame; Chromium's own stats as means):\n\n");
         out.push_str("| viewers | capture → last packet received | received → presented ");
         out.push_str("| capture → presented (p50 / p95) | presented → on screen ");
-        out.push_str("| jitter buffer | decode | dropped frames |\n");
-        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("| jitter buffer | decode | dropped frames | on screen before presented |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.chromium_rounds {
             let received = r.frames(|s| s[0]);
             let to_present = r.frames(|s| Some(s[1]? - s[0]?));
@@ -245,7 +260,7 @@ impl Report {
             let dropped: f64 = r.windows.iter().map(|(_, w)| w.dropped_frames).sum();
             let _ = writeln!(
                 out,
-                "| {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms | {dropped:.0} |",
+                "| {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms | {dropped:.0} | {} |",
                 r.viewers,
                 median(&received),
                 median(&to_present),
@@ -253,7 +268,8 @@ impl Report {
                 percentile(&presented, 0.95),
                 median(&to_screen),
                 r.mean(|w| w.jitter_buffer_ms),
-                r.mean(|w| w.decode_ms)
+                r.mean(|w| w.decode_ms),
+                r.display_before_presentation()
             );
         }
         out.push('\n');
