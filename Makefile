@@ -38,7 +38,7 @@ run: setup
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	shellcheck cross/*.sh tests/*.sh .ci/run
+	shellcheck -x cross/*.sh tests/*.sh .ci/run
 
 ## Sets up and runs the whole test suite (unit, integration with a webrtc-rs peer,
 ## end-to-end in headless Chromium), isolated on loopback.

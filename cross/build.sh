@@ -20,47 +20,20 @@
 # bookworm and later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=$ROOT/target/cross
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-
-say() { printf '\033[1mcross:\033[0m %s\n' "$*"; }
-die() { printf 'cross: error: %s\n' "$*" >&2; exit 1; }
-
-# target name -> rust triple, Debian architecture, GNU triple, qemu binary
-target_info() {
-    case "$1" in
-        aarch64) echo "aarch64-unknown-linux-gnu arm64 aarch64-linux-gnu qemu-aarch64-static" ;;
-        armv7) echo "armv7-unknown-linux-gnueabihf armhf arm-linux-gnueabihf qemu-arm-static" ;;
-        *) die "unknown target '$1': use aarch64 or armv7" ;;
-    esac
-}
+NAME=cross
+# shellcheck source=cross/common.sh
+. cross/common.sh
 
 setup_host() {
-    local pkgs=(rustc-web qemu-user-static dpkg-dev debian-archive-keyring libclang-dev pkg-config
-        gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
-    local missing=()
-    for p in "${pkgs[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing host packages: ${missing[*]}"
-        $SUDO apt-get update -q
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-    fi
+    install_host_packages rustc-web qemu-user-static dpkg-dev debian-archive-keyring libclang-dev pkg-config \
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
     command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 }
 
-# The Debian repositories the host already uses (main, updates, security), from apt's
-# own index list, so the private apt root reads the same mirror with the same keys.
+# The private apt root's sources: the host's Debian repositories, signed by Debian's keys.
 host_sources() {
-    local lines
-    # shellcheck disable=SC2016 # apt's own $(FIELD) placeholders
-    lines=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
-        'Origin: Debian' 'Created-By: Packages' | sort -u)
-    [ -n "$lines" ] || die "this host has no Debian apt sources; build on Debian, or use Cross.toml with Docker"
-    echo "$lines" | awk '{ printf "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s %s\n", $1, $2, $3 }'
+    debian_repos | awk '{ printf "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s %s\n", $1, $2, $3 }'
 }
 
 target_packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' cross/packages.txt; }
@@ -220,17 +193,10 @@ build() {
         cargo deb --no-build --target "$triple"
 }
 
-# The .deb cargo-deb wrote for this version.
-built_deb() {
-    local version
-    version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-    echo "$OUT/$1/debian/robocast_${version}-1_$2.deb"
-}
-
 # Runs the binary under qemu user-mode emulation against the sysroot's libraries and
 # GStreamer plugins.
 check() {
-    local triple=$1 arch=$2 gnu=$3 qemu=$4 sysroot=$OUT/sysroot-$2
+    local triple=$1 arch=$2 gnu=$3 qemu=qemu-$4-static sysroot=$OUT/sysroot-$2
     local bin=$OUT/$triple/release/robocast
     local run=(env GST_REGISTRY_FORK=no GST_REGISTRY="$OUT/gst-registry-$arch.bin"
         GST_PLUGIN_SYSTEM_PATH="$sysroot/usr/lib/$gnu/gstreamer-1.0" GST_PLUGIN_PATH=

@@ -8,30 +8,22 @@
 #
 # Needs root: it registers qemu's binfmt handler for the architecture if the kernel has
 # none, and mounts /proc, /sys and /dev into target/cross/root-<arch> while it runs.
-# It is slow (everything in the chroot is emulated): about 15 minutes per architecture.
+# It is slow (everything in the chroot is emulated): about 6 minutes per architecture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=$ROOT/target/cross
-
-say() { printf '\033[1minstall-test:\033[0m %s\n' "$*"; }
-die() { printf 'install-test: error: %s\n' "$*" >&2; exit 1; }
+NAME=install-test
+# shellcheck source=cross/common.sh
+. cross/common.sh
 [ "$(id -u)" = 0 ] || die "run as root (binfmt_misc, debootstrap, chroot)"
 
-case "${1:-}" in
-    aarch64) triple=aarch64-unknown-linux-gnu arch=arm64 qemu=aarch64 ;;
-    armv7) triple=armv7-unknown-linux-gnueabihf arch=armhf qemu=arm ;;
-    *) die "usage: cross/install-test.sh aarch64|armv7" ;;
-esac
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-deb=$OUT/$triple/debian/robocast_${version}-1_$arch.deb
+[ -n "${1:-}" ] || die "usage: cross/install-test.sh aarch64|armv7"
+target_info "$1" >/dev/null
+read -r triple arch _ qemu <<<"$(target_info "$1")"
+deb=$(built_deb "$triple" "$arch")
 [ -f "$deb" ] || die "no $deb: run cross/build.sh $1 first"
 chroot=$OUT/root-$arch
 
-for p in debootstrap qemu-user-static; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p"
-done
+install_host_packages debootstrap qemu-user-static
 
 # The kernel runs the target's binaries through qemu once its handler is registered
 # (the F flag opens the interpreter now, so the chroot needs no copy of it).
@@ -43,9 +35,7 @@ if [ ! -f "$binfmt/qemu-$qemu" ]; then
 fi
 
 # The same Debian mirror and release as the host, as cross/build.sh uses.
-# shellcheck disable=SC2016 # apt's own $(FIELD) placeholders
-read -r mirror suite <<<"$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' \
-    'Origin: Debian' 'Created-By: Packages' | grep -v -- '-security\|-updates' | head -n 1)"
+read -r mirror suite _ <<<"$(debian_repos | grep -v -- '-security\|-updates' | head -n 1)"
 [ -n "$suite" ] || die "this host has no Debian apt sources"
 
 unmount() {
