@@ -31,7 +31,7 @@ fn summary(pipelines: &[PipelineStatus], viewers: usize) -> String {
                 PipelineState::Retrying => {
                     format!("retrying {} ({})", p.source, p.error.as_deref().unwrap_or(""))
                 }
-                other => format!("{} {:?}", p.source, other).to_lowercase(),
+                other => format!("{} {}", p.source, format!("{other:?}").to_lowercase()),
             };
             format!("{}: {state}", p.kind)
         })
@@ -65,5 +65,40 @@ pub async fn run(hub: MediaHub, sessions: Sessions, cancel: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(kind: &'static str, source: &str, state: PipelineState) -> PipelineStatus {
+        PipelineStatus {
+            kind,
+            source: source.into(),
+            encoder: Some("x264enc".into()),
+            hardware: false,
+            passthrough: false,
+            caps: None,
+            state,
+            error: Some("no /dev/video0".into()),
+            restarts: 0,
+            fps: 0.0,
+            kbps: 0.0,
+        }
+    }
+
+    #[test]
+    fn summary_names_each_track_and_keeps_the_source_as_written() {
+        let pipelines = [
+            status("video", "gst:videotestsrc ! video/x-raw,format=I420", PipelineState::Starting),
+            status("audio", "test tone", PipelineState::Running),
+        ];
+        assert_eq!(
+            summary(&pipelines, 2),
+            "video: gst:videotestsrc ! video/x-raw,format=I420 starting, audio: test tone via x264enc; 2 viewer(s)"
+        );
+        let retrying = [status("video", "v4l2:/dev/video0", PipelineState::Retrying)];
+        assert_eq!(summary(&retrying, 0), "video: retrying v4l2:/dev/video0 (no /dev/video0); 0 viewer(s)");
     }
 }

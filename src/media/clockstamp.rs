@@ -10,11 +10,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gstreamer as gst;
-
-use super::clockface::{Plane, clock_box, neutral_chroma};
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
+
+use super::clockface::{Plane, clock_box, neutral_chroma};
 
 pub const BLOCK: usize = 16;
 pub const BITS: usize = 32;
