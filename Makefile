@@ -13,6 +13,8 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 # Test: a real browser, the tools that keep test traffic in its own network namespace,
 # systemd-analyze for the unit, and shellcheck for the scripts.
 TEST_PKGS := chromium iproute2 util-linux systemd shellcheck
+# Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
+BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
@@ -48,6 +50,7 @@ test: setup-test lint
 
 ## The benchmark of BENCHMARKS.md (release build; several minutes).
 bench: setup-test
+	$(APT_INSTALL) $(BENCH_PKGS)
 	cargo build --release --benches
 	tests/isolated.sh cargo bench --offline --bench viewers
 

@@ -10,7 +10,9 @@
 //!   viewer and for the robot page in headless Chromium;
 //! * glass-to-glass latency with 1 and 4 robot pages in headless Chromium: the test source
 //!   paints its capture clock into every picture (`media::clockstamp`), and [`PROBE`] reads
-//!   it back from every frame the page presents.
+//!   it back from every frame the page presents;
+//! * the same Chromium rounds against `benches/peers/webrtcbin.py`, a GStreamer webrtcbin
+//!   sender with one shared encoder and the same source, stamp and encoder settings.
 //!
 //! It prints a Markdown report and writes it between the result markers of BENCHMARKS.md.
 
@@ -89,15 +91,16 @@ async fn run() -> Result<()> {
     progress("first frames, webrtc-rs");
     let first_webrtc = first_frames_webrtc(&daemon).await?;
     drop(daemon);
-    let (chromium, first_chromium, chromium_rounds) = in_chromium().await?;
+    let (chromium, robocast, peer) = in_chromium().await?;
 
     let report = Report {
         machine: Machine::describe(&chromium, &encoder, kbps),
         idle,
         viewer_rounds,
         first_webrtc,
-        first_chromium,
-        chromium_rounds,
+        first_chromium: robocast.first_frames,
+        chromium_rounds: robocast.rounds,
+        peer,
         run_time: began.elapsed(),
     }
     .markdown();
@@ -107,8 +110,9 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
-/// Chromium's version, its first frames and its rounds; the browser is closed after.
-async fn in_chromium() -> Result<(String, Vec<f64>, Vec<BrowserRound>)> {
+/// Chromium's version and the rounds against robocast and against the webrtcbin peer
+/// (`None` if the peer could not be measured); the browser is closed after.
+async fn in_chromium() -> Result<(String, SenderRounds, Option<SenderRounds>)> {
     let browser = Browser::launch().await?;
     let chromium = browser
         .call("Browser.getVersion", json!({}))
@@ -117,12 +121,22 @@ async fn in_chromium() -> Result<(String, Vec<f64>, Vec<BrowserRound>)> {
         .and_then(Value::as_str)
         .unwrap_or("Chromium")
         .to_owned();
-    let measured = browser_rounds(&browser).await;
+    let robocast = browser_rounds(&browser, Sender::Robocast).await;
+    // The peer is a comparison: if it cannot run, robocast's results still count.
+    let peer = match &robocast {
+        Ok(_) => match browser_rounds(&browser, Sender::Webrtcbin).await {
+            Ok(peer) => Some(peer),
+            Err(error) => {
+                progress(&format!("warning: the webrtcbin peer was not measured: {error:#}"));
+                None
+            }
+        },
+        Err(_) => None,
+    };
     if let Err(error) = browser.close().await {
         progress(&format!("closing the browser: {error:#}"));
     }
-    let (first_frames, rounds) = measured?;
-    Ok((chromium, first_frames, rounds))
+    Ok((chromium, robocast?, peer))
 }
 
 fn progress(message: &str) {
@@ -135,10 +149,36 @@ struct Daemon {
     addr: SocketAddr,
 }
 
+/// What sends the stream: robocast, or the peer it is compared with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sender {
+    Robocast,
+    /// `benches/peers/webrtcbin.py`: GStreamer webrtcbin with one shared x264 encoder.
+    Webrtcbin,
+}
+
 impl Daemon {
     async fn start() -> Result<Daemon> {
+        Daemon::start_sender(Sender::Robocast).await
+    }
+
+    async fn start_sender(sender: Sender) -> Result<Daemon> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if sender == Sender::Webrtcbin {
+            let root = env!("CARGO_MANIFEST_DIR");
+            let child = Command::new("/usr/bin/python3")
+                .arg(format!("{root}/benches/peers/webrtcbin.py"))
+                .args(["--static", &format!("{root}/static"), "--size", SIZE])
+                .args(["--fps", &FPS.to_string(), "--listen", &addr.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .context("starting the webrtcbin peer")?;
+            let mut daemon = Daemon { child, addr };
+            daemon.wait_running().await?;
+            return Ok(daemon);
+        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_robocast"));
         // Only the flags below configure it, whatever the caller's environment says.
         for (name, _) in std::env::vars() {
@@ -363,6 +403,16 @@ struct ViewerWindow {
     clock_skew_ms: f64,
 }
 
+/// One sender's Chromium rounds (see [`browser_rounds`]).
+struct SenderRounds {
+    /// Offer to first frame of the robot page, reloaded [`FIRST_FRAME_SAMPLES`] times.
+    first_frames: Vec<f64>,
+    /// One robot page, then [`MANY_PAGES`].
+    rounds: Vec<BrowserRound>,
+    /// Pages that did not play and were reloaded (webrtcbin only).
+    reloads: usize,
+}
+
 struct BrowserRound {
     viewers: usize,
     /// Offer to first frame of the viewers that joined while others watched.
@@ -389,31 +439,60 @@ async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
     Ok(page)
 }
 
+/// [`first_frame`]; a webrtcbin page that does not play is reloaded once and counted in
+/// `reloads` (the peer is not ours to fix), robocast gets no second chance.
+async fn first_frame_of(sender: Sender, page: &Page, url: &str, reloads: &mut usize) -> Result<f64> {
+    match first_frame(page).await {
+        Err(error) if sender == Sender::Webrtcbin => {
+            progress(&format!("webrtcbin: reloading a page that did not play: {error:#}"));
+            *reloads += 1;
+            page.call("Page.navigate", json!({ "url": url })).await?;
+            first_frame(page).await
+        }
+        result => result,
+    }
+}
+
 async fn first_frame(page: &Page) -> Result<f64> {
-    let value = page.wait_for(FIRST_FRAME, START_TIMEOUT).await?;
+    let value = match page.wait_for(FIRST_FRAME, START_TIMEOUT).await {
+        Ok(value) => value,
+        Err(error) => {
+            // Say what the page knows: its connection state and the reason it gives.
+            let state = page
+                .eval("(async () => { const inbound = []; \
+                       (await window.robocast?.pc?.getStats())?.forEach((r) => { if (r.type === 'inbound-rtp') \
+                       inbound.push([r.kind, r.packetsReceived, r.framesDecoded, r.pliCount]); }); \
+                       return JSON.stringify({ state: window.robocast?.state, error: window.robocast?.lastError, \
+                       hint: window.robocast?.lastHint, inbound }); })()")
+                .await
+                .unwrap_or_default();
+            return Err(error.context(format!("the robot page did not play: {state}")));
+        }
+    };
     value.as_f64().context("first frame time is not a number")
 }
 
 /// Chromium's first frames (one robot page reloaded; its first load is a warm-up), then
 /// glass-to-glass with 1 and with 4 robot pages, against [`CHROMIUM_STARTS`] fresh starts
 /// of robocast.
-async fn browser_rounds(browser: &Browser) -> Result<(Vec<f64>, Vec<BrowserRound>)> {
+async fn browser_rounds(browser: &Browser, sender: Sender) -> Result<SenderRounds> {
     let mut one = BrowserRound::new(1);
     let mut many = BrowserRound::new(MANY_PAGES);
     let mut first_frames = Vec::new();
+    let mut reloads = 0;
     let (mut one_usage, mut many_usage) = (Vec::new(), Vec::new());
     let window = WINDOW / CHROMIUM_STARTS as u32;
     for start in 0..CHROMIUM_STARTS {
-        progress(&format!("Chromium viewers, robocast start {} of {CHROMIUM_STARTS}", start + 1));
-        let daemon = Daemon::start().await?;
+        progress(&format!("Chromium viewers, {sender:?} start {} of {CHROMIUM_STARTS}", start + 1));
+        let daemon = Daemon::start_sender(sender).await?;
         let url = format!("http://{}/", daemon.addr);
         let mut pages = vec![open_viewer(browser, &url).await?];
-        first_frame(&pages[0]).await?;
+        first_frame_of(sender, &pages[0], &url, &mut reloads).await?;
         if start == 0 {
             for _ in 0..FIRST_FRAME_SAMPLES {
                 tokio::time::sleep(JOIN_SPACING).await;
                 pages[0].call("Page.navigate", json!({ "url": url })).await?;
-                first_frames.push(first_frame(&pages[0]).await?);
+                first_frames.push(first_frame_of(sender, &pages[0], &url, &mut reloads).await?);
             }
         }
         let (windows, usage) = collect(&daemon, &pages, window).await?;
@@ -422,7 +501,7 @@ async fn browser_rounds(browser: &Browser) -> Result<(Vec<f64>, Vec<BrowserRound
         while pages.len() < MANY_PAGES {
             tokio::time::sleep(JOIN_SPACING).await;
             let page = open_viewer(browser, &url).await?;
-            many.joined_first_frames.push(first_frame(&page).await?);
+            many.joined_first_frames.push(first_frame_of(sender, &page, &url, &mut reloads).await?);
             pages.push(page);
         }
         let (windows, usage) = collect(&daemon, &pages, window).await?;
@@ -434,7 +513,7 @@ async fn browser_rounds(browser: &Browser) -> Result<(Vec<f64>, Vec<BrowserRound
     }
     one.usage = Usage::combine(&one_usage);
     many.usage = Usage::combine(&many_usage);
-    Ok((first_frames, vec![one, many]))
+    Ok(SenderRounds { first_frames, rounds: vec![one, many], reloads })
 }
 
 /// Once every page plays and has warmed up: the frames of each over `window`, and

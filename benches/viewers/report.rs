@@ -8,18 +8,22 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use super::{BrowserRound, CHROMIUM_STARTS, FPS, SIZE, Usage, ViewerRound, ViewerWindow, progress};
+use super::{
+    BrowserRound, CHROMIUM_STARTS, FPS, SIZE, SenderRounds, Usage, ViewerRound, ViewerWindow, progress,
+};
 
 const RESULTS_BEGIN: &str = "<!-- results: written by `make bench`; edit the text around them -->";
 const RESULTS_END: &str = "<!-- end of results -->";
 
-/// Comparison rows measured once on this kind of machine with the same method.
+/// The issue's comparison rows, measured once on this kind of machine, not by this run.
 const REFERENCE_ROWS: &str = "\
-| RTCBot 0.2.5 (aiortc, VP8, encodes per viewer) | 1 | 317 ms | 45 / 62 ms | 26 % | 211 MB |
-| RTCBot 0.2.5 | 4 | 495 ms | 92 / 133 ms | 99 % | 646 MB |
-| GStreamer webrtcbin, one shared x264 encoder | 1 | 772 ms | 31 / 47 ms | 16 % | 112 MB |
-| GStreamer webrtcbin, one shared x264 encoder | 4 | 883 ms | 33 / 60 ms | 19 % | 113 MB |
+| RTCBot 0.2.5 (aiortc, VP8, encodes per viewer), the issue's figures | 1 | 317 ms | 45 / 62 ms | – | 26 % | 211 MB |
+| RTCBot 0.2.5, the issue's figures | 4 | 495 ms | 92 / 133 ms | – | 99 % | 646 MB |
+| GStreamer webrtcbin, one shared x264 encoder, the issue's figures | 1 | 772 ms | 31 / 47 ms | – | 16 % | 112 MB |
+| GStreamer webrtcbin, one shared x264 encoder, the issue's figures | 4 | 883 ms | 33 / 60 ms | – | 19 % | 113 MB |
 ";
+
+const PEER: &str = "webrtcbin peer";
 
 /// Nearest-rank percentile (`p` in 0..=1) of unsorted values; NaN when empty.
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -150,6 +154,8 @@ pub(crate) struct Report {
     pub(crate) first_webrtc: Vec<f64>,
     pub(crate) first_chromium: Vec<f64>,
     pub(crate) chromium_rounds: Vec<BrowserRound>,
+    /// `benches/peers/webrtcbin.py`, measured like robocast's Chromium rounds.
+    pub(crate) peer: Option<SenderRounds>,
     pub(crate) run_time: Duration,
 }
 
@@ -217,14 +223,20 @@ impl Report {
         out.push('\n');
     }
 
+    /// robocast's Chromium rounds, then the peer's, each with the sender's name.
+    fn senders(&self) -> impl Iterator<Item = (&'static str, &BrowserRound)> {
+        let peer = self.peer.iter().flat_map(|p| p.rounds.iter().map(|r| (PEER, r)));
+        self.chromium_rounds.iter().map(|r| ("robocast", r)).chain(peer)
+    }
+
     fn latency_tables(&self, out: &mut String) {
         out.push_str(
             "### Glass-to-glass in Chromium (capture clock read back from every presented frame)\n\n",
         );
-        out.push_str("| viewers | frames read | p50 | p95 | max | p50 per robocast start (min – max) ");
-        out.push_str("| decoded frames/s per viewer (min / mean) | robocast CPU | robocast RSS peak |\n");
-        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &self.chromium_rounds {
+        out.push_str("| sender | viewers | frames read | p50 | p95 | max | p50 per start (min – max) ");
+        out.push_str("| decoded frames/s per viewer (min / mean) | sender CPU | sender RSS peak |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (sender, r) in self.senders() {
             let g2g = r.glass_to_glass();
             let per_start = r.p50_per_start();
             let (start_min, start_max) =
@@ -233,7 +245,7 @@ impl Report {
             let fps_min = r.windows.iter().map(|(_, w)| w.fps).fold(f64::INFINITY, f64::min);
             let _ = writeln!(
                 out,
-                "| {} | {}{} | {:.0} ms | {:.0} ms | {:.0} ms | {start_min:.0} – {start_max:.0} ms \
+                "| {sender} | {} | {}{} | {:.0} ms | {:.0} ms | {:.0} ms | {start_min:.0} – {start_max:.0} ms \
                  | {:.1} / {:.1} | {:.1} % | {:.1} MB |",
                 r.viewers,
                 g2g.len(),
@@ -247,12 +259,19 @@ impl Report {
                 r.usage.rss_peak_mb
             );
         }
+        if let Some(peer) = self.peer.as_ref().filter(|p| p.reloads > 0) {
+            let _ = writeln!(
+                out,
+                "\nThe {PEER} left {} robot page(s) without video; each was reloaded once.",
+                peer.reloads
+            );
+        }
         out.push_str("\nWhere the time goes (medians per frame; Chromium's own stats as means):\n\n");
-        out.push_str("| viewers | capture → last packet received | received → presented ");
+        out.push_str("| sender | viewers | capture → last packet received | received → presented ");
         out.push_str("| capture → presented (p50 / p95) | presented → on screen ");
         out.push_str("| jitter buffer | decode | dropped frames | on screen before presented |\n");
-        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &self.chromium_rounds {
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (sender, r) in self.senders() {
             let received = r.frames(|s| s[0]);
             let to_present = r.frames(|s| Some(s[1]? - s[0]?));
             let presented = r.frames(|s| s[1]);
@@ -260,7 +279,8 @@ impl Report {
             let dropped: f64 = r.windows.iter().map(|(_, w)| w.dropped_frames).sum();
             let _ = writeln!(
                 out,
-                "| {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms | {dropped:.0} | {} |",
+                "| {sender} | {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms \
+                 | {dropped:.0} | {} |",
                 r.viewers,
                 median(&received),
                 median(&to_present),
@@ -276,26 +296,37 @@ impl Report {
     }
 
     fn comparison_table(&self, out: &mut String) {
-        out.push_str(
-            "### Against other senders (same method; their rows were measured once, not by this run)\n\n",
-        );
-        out.push_str("| sender | viewers | first frame | glass-to-glass p50/p95 | sender CPU (% of a core) ");
-        out.push_str("| sender RSS |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|\n");
-        for r in &self.chromium_rounds {
-            let first = if r.viewers == 1 { &self.first_chromium } else { &r.joined_first_frames };
+        out.push_str("### Against other senders\n\n");
+        out.push_str("| sender | viewers | first frame | glass-to-glass p50/p95 | capture → presented p50 ");
+        out.push_str("| sender CPU (% of a core) | sender RSS |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        let mut row = |name: &str, first_frames: &[f64], r: &BrowserRound| {
+            let first = if r.viewers == 1 { first_frames } else { &r.joined_first_frames };
             let g2g = r.glass_to_glass();
             let _ = writeln!(
                 out,
-                "| **robocast** ({}, encodes once) | {} | {:.0} ms | {:.0} / {:.0} ms | {:.0} % | {:.0} MB |",
-                self.machine.encoder,
+                "| {name} | {} | {:.0} ms | {:.0} / {:.0} ms | {:.0} ms | {:.0} % | {:.0} MB |",
                 r.viewers,
                 median(first),
                 percentile(&g2g, 0.5),
                 percentile(&g2g, 0.95),
+                median(&r.frames(|s| s[1])),
                 r.usage.cpu_percent,
                 r.usage.rss_peak_mb
             );
+        };
+        let robocast = format!("**robocast** ({}, encodes once)", self.machine.encoder);
+        for r in &self.chromium_rounds {
+            row(&robocast, &self.first_chromium, r);
+        }
+        if let Some(peer) = &self.peer {
+            for r in &peer.rounds {
+                row(
+                    "GStreamer webrtcbin, one shared x264enc (`benches/peers/webrtcbin.py`, this run)",
+                    &peer.first_frames,
+                    r,
+                );
+            }
         }
         out.push_str(REFERENCE_ROWS);
         out.push('\n');
