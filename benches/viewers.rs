@@ -77,7 +77,7 @@ fn main() -> Result<()> {
 
 async fn run() -> Result<()> {
     let began = Instant::now();
-    let daemon = Daemon::start().await?;
+    let daemon = Daemon::start(Sender::Robocast).await?;
     let (encoder, kbps) = daemon.video_encoder().await;
     progress(&format!("robocast up at {} ({encoder} at {kbps} kbit/s)", daemon.addr));
 
@@ -157,27 +157,18 @@ enum Sender {
     Webrtcbin,
 }
 
-impl Daemon {
-    async fn start() -> Result<Daemon> {
-        Daemon::start_sender(Sender::Robocast).await
-    }
-
-    async fn start_sender(sender: Sender) -> Result<Daemon> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        if sender == Sender::Webrtcbin {
+impl Sender {
+    /// The command that starts this sender on `addr` with the benchmark's stream.
+    fn command(self, addr: SocketAddr) -> Command {
+        let (size, fps, listen) = (SIZE, FPS.to_string(), addr.to_string());
+        if self == Sender::Webrtcbin {
             let root = env!("CARGO_MANIFEST_DIR");
-            let child = Command::new("/usr/bin/python3")
+            let mut command = Command::new("/usr/bin/python3");
+            command
                 .arg(format!("{root}/benches/peers/webrtcbin.py"))
-                .args(["--static", &format!("{root}/static"), "--size", SIZE])
-                .args(["--fps", &FPS.to_string(), "--listen", &addr.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .context("starting the webrtcbin peer")?;
-            let mut daemon = Daemon { child, addr };
-            daemon.wait_running().await?;
-            return Ok(daemon);
+                .args(["--static", &format!("{root}/static"), "--size", size])
+                .args(["--fps", &fps, "--listen", &listen]);
+            return command;
         }
         let mut command = Command::new(env!("CARGO_BIN_EXE_robocast"));
         // Only the flags below configure it, whatever the caller's environment says.
@@ -189,15 +180,24 @@ impl Daemon {
         // webrtc-rs warns about every closed candidate; robocast's own warnings stay.
         let log = std::env::var("ROBOCAST_LOG")
             .unwrap_or_else(|_| "warn,webrtc=error,webrtc_ice=error,webrtc_dtls=error".into());
-        let child = command
-            .args(["--video", "test", "--audio", "test", "--size", SIZE])
-            .args(["--fps", &FPS.to_string(), "--max-viewers", "32"])
-            .args(["--listen", &addr.to_string()])
-            .env("ROBOCAST_LOG", log)
+        command
+            .args(["--video", "test", "--audio", "test", "--size", size])
+            .args(["--fps", &fps, "--max-viewers", "32", "--listen", &listen])
+            .env("ROBOCAST_LOG", log);
+        command
+    }
+}
+
+impl Daemon {
+    async fn start(sender: Sender) -> Result<Daemon> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = sender
+            .command(addr)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
-            .context("starting robocast")?;
+            .with_context(|| format!("starting {sender:?}"))?;
         let mut daemon = Daemon { child, addr };
         daemon.wait_running().await?;
         Ok(daemon)
@@ -484,7 +484,7 @@ async fn browser_rounds(browser: &Browser, sender: Sender) -> Result<SenderRound
     let window = WINDOW / CHROMIUM_STARTS as u32;
     for start in 0..CHROMIUM_STARTS {
         progress(&format!("Chromium viewers, {sender:?} start {} of {CHROMIUM_STARTS}", start + 1));
-        let daemon = Daemon::start_sender(sender).await?;
+        let daemon = Daemon::start(sender).await?;
         let url = format!("http://{}/", daemon.addr);
         let mut pages = vec![open_viewer(browser, &url).await?];
         first_frame_of(sender, &pages[0], &url, &mut reloads).await?;
