@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::browser::{Browser, Page};
+use common::screen;
 use serde_json::Value;
 
 /// Two browsers decoding 720p next to two encoders would starve a 2-core machine, and the
@@ -19,6 +20,8 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long frames and packets are counted.
 const WINDOW: Duration = Duration::from_secs(5);
+/// How long the screen is watched.
+const SCREEN_WINDOW: Duration = Duration::from_secs(2);
 
 const PLAYING: &str = "window.robocast && window.robocast.state === 'connected' \
     && document.getElementById('video')?.videoWidth > 0";
@@ -99,6 +102,39 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
             evidence(&page, &[("before", &before), ("after", &after)]).await
         );
     }
+
+    browser.close().await?;
+    daemon.shutdown().await;
+    Ok(())
+}
+
+/// Not only decoded: the picture is in the page's composited output (Chromium's
+/// screencast), new pictures keep coming in capture order, and they are live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_shows_the_live_picture_on_screen() -> Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let daemon = common::start_daemon(test_sources).await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+    page.wait_for(PLAYING, START_TIMEOUT).await?;
+
+    let watch = screen::watch(&page).await?;
+    tokio::time::sleep(SCREEN_WINDOW).await;
+    let seen = watch.stop().await?;
+
+    let stamps: Vec<u32> = seen.shown.iter().map(|s| s.stamp).collect();
+    let want = (SCREEN_WINDOW.as_secs_f64() * 30.0 / 2.0) as usize;
+    assert!(
+        stamps.len() >= want,
+        "{} pictures seen on screen in {SCREEN_WINDOW:?} ({} frames unreadable), want at least {want}",
+        stamps.len(),
+        seen.unreadable
+    );
+    // Stamps are Unix ms modulo 2^32: compare them as a wrapping difference.
+    let backwards = stamps.windows(2).filter(|w| w[1].wrapping_sub(w[0]) as i32 <= 0).count();
+    assert_eq!(backwards, 0, "pictures shown out of capture order: {stamps:?}");
+    let oldest = seen.shown.iter().map(|s| s.age).fold(f64::NAN, f64::max);
+    assert!(oldest < 1000.0, "a picture was {oldest:.0} ms old when shown: the screen is not live");
 
     browser.close().await?;
     daemon.shutdown().await;

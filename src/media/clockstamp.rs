@@ -53,11 +53,19 @@ pub fn paint(luma: &mut [u8], stride: usize, width: usize, height: usize, value:
 
 /// Reads a stamp back from a luma plane (the inverse of [`paint`]), `None` without marker.
 pub fn read(luma: &[u8], stride: usize) -> Option<u32> {
-    let centre = |block: usize| luma.get((BLOCK / 2) * stride + block * BLOCK + BLOCK / 2).copied();
-    if centre(0)? < 128 || centre(1)? >= 128 {
+    read_with(|x, y| luma.get(y as usize * stride + x as usize).map(|&v| v >= 128))
+}
+
+/// Reads a stamp from a picture seen some other way (scaled, on a page): `bright(x, y)`
+/// says whether the picture is bright (luma ≥ 128 of 255) at the centre of a block, given
+/// in the original picture's pixels; `None` where it cannot see.
+pub fn read_with(bright: impl Fn(f64, f64) -> Option<bool>) -> Option<u32> {
+    let half = (BLOCK / 2) as f64;
+    let centre = |block: usize| bright((block * BLOCK) as f64 + half, half);
+    if !centre(0)? || centre(1)? {
         return None;
     }
-    (0..BITS).try_fold(0u32, |acc, bit| Some(acc << 1 | u32::from(centre(bit + 2)? >= 128)))
+    (0..BITS).try_fold(0u32, |acc, bit| Some(acc << 1 | u32::from(centre(bit + 2)?)))
 }
 
 /// Adds a probe to `pad` (raw I420 of `width`x`height`) that draws the running clock
@@ -101,5 +109,22 @@ mod tests {
         paint(&mut luma, w, w, h, 0xdead_beef);
         assert_eq!(read(&luma, w), Some(0xdead_beef));
         assert_eq!(read(&vec![128u8; w * h], w), None);
+    }
+
+    #[test]
+    fn reads_a_scaled_picture() {
+        let (w, h) = (640, 32);
+        let mut luma = vec![128u8; w * h];
+        paint(&mut luma, w, w, h, 0x0123_4567);
+        // Seen at 0.3 scale, 5 pixels into a page: sample the picture under each page pixel.
+        let (scale, offset) = (0.3, 5.0);
+        let page: Vec<u8> = (0..(w as f64 * scale) as usize + 5)
+            .map(|px| {
+                let x = ((px as f64 - offset) / scale).max(0.0) as usize;
+                luma[(BLOCK / 2) * w + x.min(w - 1)]
+            })
+            .collect();
+        let stamp = read_with(|x, _| page.get((offset + x * scale) as usize).map(|&v| v >= 128));
+        assert_eq!(stamp, Some(0x0123_4567));
     }
 }

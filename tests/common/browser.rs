@@ -7,9 +7,10 @@
 //! while WebDriver needs chromedriver and a crate's worth of moving parts. The browser is
 //! always the Debian `chromium` package (or `ROBOCAST_CHROMIUM`); nothing here downloads one.
 //!
-//! One reader task answers calls by `id`; events are ignored, so waiting on the page is
-//! done by polling a JavaScript condition ([`Page::wait_for`]). Every call has a deadline,
-//! so a hung browser fails the test instead of hanging CI.
+//! One reader task answers calls by `id` and hands events to whoever subscribed to them
+//! (only the screencast does); waiting on the page is done by polling a JavaScript
+//! condition ([`Page::wait_for`]). Every call has a deadline, so a hung browser fails the
+//! test instead of hanging CI.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -107,7 +108,12 @@ impl Browser {
             .with_context(|| format!("connecting to {endpoint}"))?;
         let (mut sink, mut stream) = ws.split();
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<String>();
-        let conn = Arc::new(Connection { next_id: AtomicU64::new(1), outgoing, pending: Mutex::default() });
+        let conn = Arc::new(Connection {
+            next_id: AtomicU64::new(1),
+            outgoing,
+            pending: Mutex::default(),
+            events: Mutex::default(),
+        });
         process.tasks.push(tokio::spawn(async move {
             while let Some(text) = to_send.recv().await {
                 if sink.send(Message::Text(text.into())).await.is_err() {
@@ -211,6 +217,27 @@ impl Page {
         tokio::fs::write(path, png).await.with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Starts `Page.startScreencast` with `params` (format, maxWidth, ...). Chromium sends
+    /// no further frame until the last is acknowledged, so each is acknowledged as it
+    /// arrives and kept, undecoded, until [`Screencast::stop`].
+    pub async fn start_screencast(&self, params: Value) -> Result<Screencast> {
+        let mut frames = self.conn.subscribe(&self.session_id, SCREENCAST_FRAME);
+        self.call("Page.startScreencast", params).await?;
+        let (conn, session) = (Arc::clone(&self.conn), self.session_id.clone());
+        let task = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Some(frame) = frames.recv().await {
+                let ack = json!({ "sessionId": frame["sessionId"] });
+                if conn.call("Page.screencastFrameAck", ack, Some(&session)).await.is_err() {
+                    break;
+                }
+                kept.push(frame);
+            }
+            kept
+        });
+        Ok(Screencast { conn: Arc::clone(&self.conn), session_id: self.session_id.clone(), task })
+    }
+
     /// Sends a CDP command to this page's session.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value> {
         self.conn.call(method, params, Some(&self.session_id)).await
@@ -237,12 +264,59 @@ impl Page {
     }
 }
 
+const SCREENCAST_FRAME: &str = "Page.screencastFrame";
+
+/// A running screencast of one page (see [`Page::start_screencast`]).
+pub struct Screencast {
+    conn: Arc<Connection>,
+    session_id: String,
+    task: JoinHandle<Vec<Value>>,
+}
+
+/// One picture of a page's composited output.
+pub struct ScreencastFrame {
+    /// The image, in the format the screencast was started with.
+    pub image: Vec<u8>,
+    /// The frame's `metadata.timestamp`: Unix time in seconds. (Chromium gives the
+    /// compositor's display time for the frame, on its refresh grid; BENCHMARKS.md.)
+    pub timestamp: f64,
+    /// Width of the page in CSS pixels; the image is this, scaled to the asked size.
+    pub device_width: f64,
+}
+
+impl Screencast {
+    /// Stops the screencast and returns every frame it sent, oldest first.
+    pub async fn stop(self) -> Result<Vec<ScreencastFrame>> {
+        let stopped = self.conn.call("Page.stopScreencast", json!({}), Some(&self.session_id)).await;
+        // Ending the subscription ends the acknowledging task, once it has what was sent.
+        self.conn.unsubscribe(&self.session_id, SCREENCAST_FRAME);
+        let events = self.task.await.context("the screencast task failed")?;
+        stopped?;
+        events
+            .iter()
+            .map(|event| {
+                let metadata = &event["metadata"];
+                let number = |name: &str| {
+                    metadata[name].as_f64().with_context(|| format!("no `{name}` in screencast metadata"))
+                };
+                Ok(ScreencastFrame {
+                    image: decode_base64(&str_field(event, "data")?)?,
+                    timestamp: number("timestamp")?,
+                    device_width: number("deviceWidth")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The websocket to the browser, shared by the browser and its pages.
 struct Connection {
     next_id: AtomicU64,
     outgoing: mpsc::UnboundedSender<String>,
     /// A std Mutex: it is held only to insert or take one entry, never across an await.
     pending: Mutex<Pending>,
+    /// Where events go: `params` of each, by (session id, method). Others are dropped.
+    events: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Value>>>,
 }
 
 #[derive(Default)]
@@ -288,12 +362,30 @@ impl Connection {
         }
     }
 
-    /// Routes one message from the browser to the call waiting for it; events are dropped.
+    fn subscribe(&self, session: &str, method: &str) -> mpsc::UnboundedReceiver<Value> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        self.events().insert((session.to_owned(), method.to_owned()), events_tx);
+        events_rx
+    }
+
+    fn unsubscribe(&self, session: &str, method: &str) {
+        self.events().remove(&(session.to_owned(), method.to_owned()));
+    }
+
+    /// Routes one message from the browser to the call waiting for it, or an event to its
+    /// subscriber.
     fn dispatch(&self, text: &str) {
         let Ok(mut message) = serde_json::from_str::<Value>(text) else {
             return;
         };
         let Some(id) = message.get("id").and_then(Value::as_u64) else {
+            let (Some(method), Some(session)) = (message["method"].as_str(), message["sessionId"].as_str())
+            else {
+                return;
+            };
+            if let Some(events_tx) = self.events().get(&(session.to_owned(), method.to_owned())) {
+                let _ = events_tx.send(message["params"].take());
+            }
             return;
         };
         let Some(reply_tx) = self.pending().replies.remove(&id) else {
@@ -311,6 +403,8 @@ impl Connection {
 
     /// Answers every waiting call with an error and refuses new ones.
     fn fail_all(&self, why: &'static str) {
+        // Subscribers see their events end.
+        self.events().clear();
         let mut pending = self.pending();
         pending.closed.get_or_insert(why);
         for (_, reply_tx) in pending.replies.drain() {
@@ -320,6 +414,10 @@ impl Connection {
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn events(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), mpsc::UnboundedSender<Value>>> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -475,7 +573,7 @@ fn shorten(js: &str) -> String {
     }
 }
 
-/// Standard base64 with padding, as `Page.captureScreenshot` returns it.
+/// Standard base64 with padding, as CDP sends images.
 fn decode_base64(text: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let (mut bits, mut count) = (0u32, 0u32);
@@ -487,7 +585,7 @@ fn decode_base64(text: &str) -> Result<Vec<u8>> {
             b'+' => 62,
             b'/' => 63,
             b'=' => break,
-            _ => bail!("screenshot data is not base64 (byte {byte:#04x})"),
+            _ => bail!("image data is not base64 (byte {byte:#04x})"),
         };
         bits = ((bits << 6) | u32::from(sextet)) & 0xff_ffff;
         count += 6;

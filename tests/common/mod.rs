@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod screen;
 pub mod viewer;
 
 use std::sync::Once;
