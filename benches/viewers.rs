@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use common::browser::{Browser, Page};
 use common::http;
+use common::screen::{self, Seen};
 use common::viewer::{Viewer, ViewerOptions};
 use report::{Machine, Report, write_results};
 use serde::Deserialize;
@@ -57,8 +58,8 @@ const CLOCK_TICKS_PER_S: f64 = 100.0;
 
 /// Injected into each robot page before its own scripts. It records when the page showed
 /// its first frame and, between `start()` and `stop()`, reads the clock stamp of every
-/// presented frame (block 0 white, block 1 black, then 32 bits of Unix ms mod 2^32, MSB
-/// first). A sample is the stamp's age in ms `[at receive, at presentation, on screen]`.
+/// presented frame (`src/media/clockstamp.rs`). A sample is the stamp and its age in ms
+/// `[stamp, at receive, at presentation, at the player's expected display time]`.
 const PROBE: &str = include_str!("viewers/probe.js");
 
 const FIRST_FRAME: &str = "window.__bench && window.__bench.firstFrameAfterOffer()";
@@ -389,12 +390,15 @@ async fn first_frames_webrtc(daemon: &Daemon) -> Result<Vec<f64>> {
     Ok(samples)
 }
 
-/// What one Chromium viewer measured over the window (see `bench.stop` in [`PROBE`]).
+/// What one Chromium viewer measured over the window: the page's own figures (see
+/// `bench.stop` in [`PROBE`]) and, from its screencast, when each picture was on screen.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ViewerWindow {
-    samples: Vec<[Option<f64>; 3]>,
-    unreadable: u64,
+    samples: Vec<Sample>,
+    /// The pictures its screencast saw on screen.
+    #[serde(skip)]
+    seen: Seen,
     fps: f64,
     dropped_frames: f64,
     decode_ms: Option<f64>,
@@ -402,6 +406,11 @@ struct ViewerWindow {
     visibility: String,
     clock_skew_ms: f64,
 }
+
+/// One presented frame, as the page read it: the stamp, then its age in ms when the last
+/// packet arrived, when the player presented it, and at the player's expected display time.
+#[derive(Deserialize)]
+struct Sample(u32, Option<f64>, Option<f64>, Option<f64>);
 
 /// One sender's Chromium rounds (see [`browser_rounds`]).
 struct SenderRounds {
@@ -524,13 +533,17 @@ async fn collect(daemon: &Daemon, pages: &[Page], window: Duration) -> Result<(V
     }
     daemon.wait_sessions(pages.len()).await?;
     tokio::time::sleep(BROWSER_WARM_UP).await;
+    let mut watches = Vec::new();
     for page in pages {
+        watches.push(screen::watch(page).await?);
         page.eval("window.__bench.start()").await?;
     }
     let usage = Usage::measure(daemon, window).await?;
     let mut windows = Vec::new();
-    for page in pages {
-        let measured: ViewerWindow = serde_json::from_value(page.eval("window.__bench.stop()").await?)?;
+    for (page, watch) in pages.iter().zip(watches) {
+        let seen = watch.stop().await?;
+        let mut measured: ViewerWindow = serde_json::from_value(page.eval("window.__bench.stop()").await?)?;
+        measured.seen = seen;
         if measured.visibility != "visible" {
             progress(&format!("warning: a viewer page was {} (not rendering?)", measured.visibility));
         }

@@ -1,6 +1,6 @@
 (() => {
   const BLOCK = 16, BITS = 32, WIDTH = BLOCK * (BITS + 2);
-  const bench = { firstFrame: null, collecting: false, origin: 0, samples: [], unreadable: 0 };
+  const bench = { firstFrame: null, collecting: false, origin: 0, samples: [] };
   window.__bench = bench;
   const canvas = document.createElement('canvas');
   canvas.width = WIDTH;
@@ -30,8 +30,7 @@
     if (bench.firstFrame === null) bench.firstFrame = meta.expectedDisplayTime;
     if (bench.collecting) {
       const painted = readStamp();
-      if (painted === null) bench.unreadable++;
-      else bench.samples.push([age(meta.receiveTime, painted),
+      if (painted !== null) bench.samples.push([painted, age(meta.receiveTime, painted),
         age(meta.presentationTime, painted), age(meta.expectedDisplayTime, painted)]);
     }
     video.requestVideoFrameCallback(onFrame);
@@ -68,7 +67,6 @@
   bench.start = async () => {
     bench.origin = clockOrigin();
     bench.samples = [];
-    bench.unreadable = 0;
     bench.stats = await videoStats();
     bench.collecting = true;
   };
@@ -78,7 +76,6 @@
     const frames = b.decoded - a.decoded, jitterCount = b.jitterCount - a.jitterCount;
     return {
       samples: bench.samples,
-      unreadable: bench.unreadable,
       fps: frames / ((b.at - a.at) / 1000),
       droppedFrames: b.dropped - a.dropped,
       decodeMs: frames > 0 ? (b.decodeTime - a.decodeTime) * 1000 / frames : null,

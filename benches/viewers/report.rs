@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use super::{
-    BrowserRound, CHROMIUM_STARTS, FPS, SIZE, SenderRounds, Usage, ViewerRound, ViewerWindow, progress,
+    BrowserRound, CHROMIUM_STARTS, FPS, SIZE, Sample, SenderRounds, Usage, ViewerRound, ViewerWindow,
+    progress,
 };
 
 const RESULTS_BEGIN: &str = "<!-- results: written by `make bench`; edit the text around them -->";
@@ -41,16 +42,6 @@ fn max(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NAN, f64::max)
 }
 
-/// A frame's age on screen. Chromium sometimes gives an `expectedDisplayTime` earlier than
-/// the frame's own `presentationTime`, which no display can do; such a frame counts from
-/// its presentation, a lower bound, and the report says how many there were.
-fn on_screen(sample: &[Option<f64>; 3]) -> Option<f64> {
-    match (sample[1], sample[2]) {
-        (Some(presented), Some(expected)) => Some(expected.max(presented)),
-        (_, expected) => expected,
-    }
-}
-
 impl BrowserRound {
     pub(crate) fn new(viewers: usize) -> BrowserRound {
         let usage = Usage { cpu_percent: f64::NAN, rss_peak_mb: f64::NAN, anon_peak_mb: f64::NAN };
@@ -61,29 +52,40 @@ impl BrowserRound {
         self.windows.extend(windows.into_iter().map(|w| (start, w)));
     }
 
-    /// The glass-to-glass p50 of each robocast start.
+    /// The glass-to-glass p50 of each sender start.
     fn p50_per_start(&self) -> Vec<f64> {
         (0..CHROMIUM_STARTS)
-            .map(|start| {
-                let frames = self.windows.iter().filter(|(s, _)| *s == start);
-                median(&frames.flat_map(|(_, w)| w.samples.iter().filter_map(on_screen)).collect::<Vec<_>>())
-            })
+            .map(|start| median(&self.shown_ages(|s| s == start)))
             .filter(|p50| !p50.is_nan())
             .collect()
     }
 
-    /// Per-frame values of `f` over every readable frame of every viewer.
-    fn frames(&self, f: impl Fn(&[Option<f64>; 3]) -> Option<f64>) -> Vec<f64> {
+    /// Capture to the display time of the first composited frame showing the picture.
+    fn glass_to_glass(&self) -> Vec<f64> {
+        self.shown_ages(|_| true)
+    }
+
+    fn shown_ages(&self, of_start: impl Fn(usize) -> bool) -> Vec<f64> {
+        let windows = self.windows.iter().filter(|(start, _)| of_start(*start));
+        windows.flat_map(|(_, w)| w.seen.shown.iter().map(|s| s.age)).collect()
+    }
+
+    /// Per-frame values of `f` over every frame the pages read.
+    fn frames(&self, f: impl Fn(&Sample) -> Option<f64>) -> Vec<f64> {
         self.windows.iter().flat_map(|(_, w)| w.samples.iter().filter_map(&f)).collect()
     }
 
-    fn glass_to_glass(&self) -> Vec<f64> {
-        self.frames(on_screen)
-    }
-
-    /// Frames whose expected display time Chromium gave as earlier than their presentation.
-    fn display_before_presentation(&self) -> usize {
-        self.frames(|s| Some(s[2]? - s[1]?)).iter().filter(|d| **d < 0.0).count()
+    /// Per picture both the page and the screencast saw: presentation to display time.
+    fn presented_to_shown(&self) -> Vec<f64> {
+        let mut waits = Vec::new();
+        for (_, w) in &self.windows {
+            for shown in &w.seen.shown {
+                if let Some(presented) = w.samples.iter().find(|s| s.0 == shown.stamp).and_then(|s| s.2) {
+                    waits.push(shown.age - presented);
+                }
+            }
+        }
+        waits
     }
 
     fn mean(&self, f: impl Fn(&ViewerWindow) -> Option<f64>) -> f64 {
@@ -230,10 +232,8 @@ impl Report {
     }
 
     fn latency_tables(&self, out: &mut String) {
-        out.push_str(
-            "### Glass-to-glass in Chromium (capture clock read back from every presented frame)\n\n",
-        );
-        out.push_str("| sender | viewers | frames read | p50 | p95 | max | p50 per start (min – max) ");
+        out.push_str("### Glass-to-glass in Chromium (capture clock read back from the composited page)\n\n");
+        out.push_str("| sender | viewers | pictures read | p50 | p95 | max | p50 per start (min – max) ");
         out.push_str("| decoded frames/s per viewer (min / mean) | sender CPU | sender RSS peak |\n");
         out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (sender, r) in self.senders() {
@@ -241,7 +241,7 @@ impl Report {
             let per_start = r.p50_per_start();
             let (start_min, start_max) =
                 (per_start.iter().copied().fold(f64::NAN, f64::min), max(&per_start));
-            let unreadable: u64 = r.windows.iter().map(|(_, w)| w.unreadable).sum();
+            let unreadable: usize = r.windows.iter().map(|(_, w)| w.seen.unreadable).sum();
             let fps_min = r.windows.iter().map(|(_, w)| w.fps).fold(f64::INFINITY, f64::min);
             let _ = writeln!(
                 out,
@@ -269,27 +269,26 @@ impl Report {
         out.push_str("\nWhere the time goes (medians per frame; Chromium's own stats as means):\n\n");
         out.push_str("| sender | viewers | capture → last packet received | received → presented ");
         out.push_str("| capture → presented (p50 / p95) | presented → on screen ");
-        out.push_str("| jitter buffer | decode | dropped frames | on screen before presented |\n");
+        out.push_str("| jitter buffer | decode | dropped frames | the player's own on-screen estimate |\n");
         out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (sender, r) in self.senders() {
-            let received = r.frames(|s| s[0]);
-            let to_present = r.frames(|s| Some(s[1]? - s[0]?));
-            let presented = r.frames(|s| s[1]);
-            let to_screen = r.frames(|s| Some(s[2]? - s[1]?));
+            let received = r.frames(|s| s.1);
+            let to_present = r.frames(|s| Some(s.2? - s.1?));
+            let presented = r.frames(|s| s.2);
             let dropped: f64 = r.windows.iter().map(|(_, w)| w.dropped_frames).sum();
             let _ = writeln!(
                 out,
                 "| {sender} | {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} ms | {:.1} ms \
-                 | {dropped:.0} | {} |",
+                 | {dropped:.0} | {:.0} ms |",
                 r.viewers,
                 median(&received),
                 median(&to_present),
                 percentile(&presented, 0.5),
                 percentile(&presented, 0.95),
-                median(&to_screen),
+                median(&r.presented_to_shown()),
                 r.mean(|w| w.jitter_buffer_ms),
                 r.mean(|w| w.decode_ms),
-                r.display_before_presentation()
+                median(&r.frames(|s| s.3)),
             );
         }
         out.push('\n');
@@ -310,7 +309,7 @@ impl Report {
                 median(first),
                 percentile(&g2g, 0.5),
                 percentile(&g2g, 0.95),
-                median(&r.frames(|s| s[1])),
+                median(&r.frames(|s| s.2)),
                 r.usage.cpu_percent,
                 r.usage.rss_peak_mb
             );
