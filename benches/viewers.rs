@@ -9,8 +9,9 @@
 //! * the time from sending the offer to the first decoded frame, for a decoding webrtc-rs
 //!   viewer and for the robot page in headless Chromium;
 //! * glass-to-glass latency with 1 and 4 robot pages in headless Chromium: the test source
-//!   paints its capture clock into every picture (`media::clockstamp`), and [`PROBE`] reads
-//!   it back from every frame the page presents;
+//!   paints its capture clock into every picture (`media::clockstamp`); the screencast
+//!   (`tests/common/screen.rs`) reads it back from the page's composited output, and
+//!   [`PROBE`] from every frame the page presents;
 //! * the same Chromium rounds against `benches/peers/webrtcbin.py`, a GStreamer webrtcbin
 //!   sender with one shared encoder and the same source, stamp and encoder settings.
 //!
@@ -37,10 +38,10 @@ use serde_json::{Value, json};
 const SIZE: &str = "1280x720";
 const FPS: u64 = 30;
 const VIEWER_ROUNDS: [usize; 3] = [1, 4, 16];
-/// Chromium shows a frame at a 60 Hz display refresh, and where the 30 Hz capture falls
-/// between refreshes is fixed from the moment robocast's pipeline starts: each start draws
-/// once from a range of about 0–33 ms of display wait (measured here). The Chromium rounds
-/// therefore run against this many fresh starts of robocast and pool their frames.
+/// Chromium's compositor shows a picture at a 60 Hz refresh, and where the 30 Hz capture
+/// falls between refreshes is fixed from the moment the sender's pipeline starts: each
+/// start draws its display wait once from a range of about a refresh. The Chromium rounds
+/// therefore run against this many fresh starts of the sender and pool their pictures.
 const CHROMIUM_STARTS: usize = 6;
 const MANY_PAGES: usize = 4;
 const WARM_UP: Duration = Duration::from_secs(2);

@@ -60,16 +60,38 @@ fn test_sources(config: &mut robocast::Config) {
     config.fps = 30;
 }
 
+/// robocast on [`test_sources`] and its robot page open in Chromium, holding the turn.
+struct OnPage {
+    page: Page,
+    browser: Browser,
+    daemon: robocast::Running,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl OnPage {
+    async fn open() -> Result<OnPage> {
+        let turn = ONE_AT_A_TIME.lock().await;
+        let daemon = common::start_daemon(test_sources).await;
+        let browser = Browser::launch().await?;
+        let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+        Ok(OnPage { page, browser, daemon, _turn: turn })
+    }
+
+    async fn close(self) -> Result<()> {
+        self.browser.close().await?;
+        self.daemon.shutdown().await;
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_the_live_video_and_audio() -> Result<()> {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let daemon = common::start_daemon(test_sources).await;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+    let on = OnPage::open().await?;
+    let page = &on.page;
 
     if let Err(error) = page.wait_for(PLAYING, START_TIMEOUT).await {
         let now = page.eval(SNAPSHOT).await.unwrap_or_else(|e| e.to_string().into());
-        panic!("the page did not start playing: {error:#}\n{}", evidence(&page, &[("now", &now)]).await);
+        panic!("the page did not start playing: {error:#}\n{}", evidence(page, &[("now", &now)]).await);
     }
 
     let before = page.eval(SNAPSHOT).await?;
@@ -99,26 +121,22 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
         panic!(
             "{}\n{}",
             problems.join("\n"),
-            evidence(&page, &[("before", &before), ("after", &after)]).await
+            evidence(page, &[("before", &before), ("after", &after)]).await
         );
     }
 
-    browser.close().await?;
-    daemon.shutdown().await;
-    Ok(())
+    on.close().await
 }
 
 /// Not only decoded: the picture is in the page's composited output (Chromium's
 /// screencast), new pictures keep coming in capture order, and they are live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_shows_the_live_picture_on_screen() -> Result<()> {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let daemon = common::start_daemon(test_sources).await;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+    let on = OnPage::open().await?;
+    let page = &on.page;
     page.wait_for(PLAYING, START_TIMEOUT).await?;
 
-    let watch = screen::watch(&page).await?;
+    let watch = screen::watch(page).await?;
     tokio::time::sleep(SCREEN_WINDOW).await;
     let seen = watch.stop().await?;
 
@@ -136,24 +154,18 @@ async fn page_shows_the_live_picture_on_screen() -> Result<()> {
     let oldest = seen.shown.iter().map(|s| s.age).fold(f64::NAN, f64::max);
     assert!(oldest < 1000.0, "a picture was {oldest:.0} ms old when shown: the screen is not live");
 
-    browser.close().await?;
-    daemon.shutdown().await;
-    Ok(())
+    on.close().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robocast_js_exports_the_client() -> Result<()> {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let daemon = common::start_daemon(test_sources).await;
-    let browser = Browser::launch().await?;
-    let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+    let on = OnPage::open().await?;
+    let page = &on.page;
 
     let export = page.eval("import('/robocast.js').then(module => typeof module.RobocastClient)").await?;
     assert_eq!(export, "function", "/robocast.js should export the class RobocastClient");
 
-    browser.close().await?;
-    daemon.shutdown().await;
-    Ok(())
+    on.close().await
 }
 
 /// NaN when absent, so a missing report fails the comparisons that use it.
