@@ -30,6 +30,7 @@
 pub mod check;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod media;
 pub mod notify;
 pub mod rtc;
@@ -67,11 +68,17 @@ impl Running {
         &self.hub
     }
 
-    /// Ends every session and pipeline and waits (bounded) for the server to stop.
+    /// Ends every session and pipeline and waits, at most [`SHUTDOWN_DEADLINE`], for the
+    /// server to stop and every pipeline to be set to `Null` (a camera is released).
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.server).await.is_err() {
-            tracing::warn!("HTTP server did not stop within {SHUTDOWN_DEADLINE:?}");
+        let hub = self.hub.clone();
+        let stopped = async move {
+            let _ = self.server.await;
+            hub.stopped().await;
+        };
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, stopped).await.is_err() {
+            tracing::warn!("robocast did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
         }
     }
 }
@@ -80,7 +87,9 @@ impl Running {
 pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let cancel = CancellationToken::new();
-    let hub = media::MediaHub::start(&config, cancel.child_token())?;
+    let hub = media::MediaHub::start(&config, cancel.child_token())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
     let engine = rtc::Engine::new(&config.ice_servers)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use robocast::config::{Config, Overrides};
-use tracing_subscriber::EnvFilter;
 
 /// Makes a robot's camera and microphone reachable from any browser over WebRTC.
 #[derive(Parser)]
@@ -21,18 +20,27 @@ struct Cli {
 enum Command {
     /// Run the daemon (the default)
     Run,
-    /// List cameras with their formats, audio devices, and the usable encoders
-    Devices,
-    /// Build the configured pipelines for ~2 s and print what was chosen
-    Check,
+    /// List cameras, audio devices and the usable encoders
+    Devices {
+        /// Also list every camera format and what the audio libraries said
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Build the configured pipelines for ~2 s and print what was chosen and its latency
+    Check {
+        /// Also print the full GStreamer caps of each stream
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("ROBOCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = match cli.command {
+        None | Some(Command::Run) => robocast::logging::DEFAULT_FILTER,
+        Some(_) => robocast::logging::COMMAND_FILTER,
+    };
+    robocast::logging::init(filter);
     match start(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -47,11 +55,11 @@ fn start(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime.block_on(robocast::run(config, shutdown_signal()))?,
-        Command::Devices => {
+        Command::Devices { verbose } => {
             robocast::media::init()?;
-            print!("{}", robocast::media::devices::report());
+            print!("{}", robocast::media::devices::report(verbose));
         }
-        Command::Check => return runtime.block_on(robocast::check::run(config)),
+        Command::Check { verbose } => return runtime.block_on(robocast::check::run(config, verbose)),
     }
     Ok(ExitCode::SUCCESS)
 }

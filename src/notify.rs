@@ -82,9 +82,12 @@ mod tests {
             caps: None,
             state,
             error: Some("no /dev/video0".into()),
+            hint: None,
             restarts: 0,
             fps: 0.0,
             kbps: 0.0,
+            latency_ms: None,
+            declared_latency_ms: None,
         }
     }
 

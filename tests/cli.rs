@@ -37,13 +37,20 @@ fn version_and_help() {
 }
 
 #[test]
-fn check_reports_the_chosen_source_and_encoder() {
+fn check_reports_the_chosen_source_encoder_and_latency_in_a_few_short_lines() {
     let (ok, text) = robocast(&["check", "--video", "test", "--audio", "test", "--size", "320x240"]);
     assert!(ok, "{text}");
     assert!(text.contains("video OK") && text.contains("source: test pattern"), "{text}");
-    assert!(text.contains("encoder: x264enc"), "{text}");
-    assert!(text.contains("width=(int)320"), "caps shown: {text}");
+    assert!(text.contains("encoder: x264enc (software)"), "{text}");
+    assert!(text.contains("H.264 constrained-baseline 320x240 @ 30 fps"), "{text}");
     assert!(text.contains("audio OK") && text.contains("opusenc"), "{text}");
+    // What each pipeline costs: measured, and what GStreamer's latency query declares.
+    assert_eq!(text.matches("ms from capture to encoded frame (GStreamer declares").count(), 2, "{text}");
+    assert!(text.lines().all(|line| line.len() < 160), "a long line buries the verdict: {text}");
+    assert!(!text.contains("width=(int)320"), "caps only with --verbose: {text}");
+    let (ok, text) =
+        robocast(&["check", "--verbose", "--video", "test", "--audio", "none", "--size", "320x240"]);
+    assert!(ok && text.contains("caps: video/x-h264") && text.contains("width=(int)320"), "{text}");
 }
 
 #[test]
@@ -51,6 +58,7 @@ fn check_fails_with_what_to_fix() {
     let (ok, text) = robocast(&["check", "--video", "v4l2:/dev/video-robocast-missing", "--audio", "none"]);
     assert!(!ok, "{text}");
     assert!(text.contains("FAIL") && text.contains("no such device"), "{text}");
+    assert!(text.contains("fix: plug the camera in"), "{text}");
 }
 
 #[test]
@@ -71,11 +79,29 @@ fn bad_config_names_the_field_and_the_fix() {
 }
 
 #[test]
-fn devices_lists_cameras_audio_and_encoders() {
+fn devices_lists_cameras_audio_and_encoders_without_library_noise() {
     let (ok, text) = robocast(&["devices"]);
     assert!(ok, "{text}");
     for section in ["Cameras:", "Audio inputs", "Audio outputs:", "Video encoders"] {
         assert!(text.contains(section), "{section} missing: {text}");
     }
     assert!(text.contains("x264enc") && text.contains("usable"), "{text}");
+    // ALSA and OpenH264 talk on stderr while they are probed; only --verbose shows it.
+    assert!(!text.contains("ALSA lib") && !text.contains("[OpenH264]"), "{text}");
+    assert!(text.lines().count() < 20, "{text}");
+}
+
+#[test]
+fn output_to_a_file_or_the_journal_has_no_colour_codes() {
+    // stderr is a pipe here, as under systemd: the log must be plain text.
+    let (ok, text) = robocast(&["check", "--video", "v4l2:/dev/video-robocast-missing", "--audio", "none"]);
+    assert!(!ok && text.contains("FAIL"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_robocast"))
+        .args(["check", "--video", "test", "--audio", "none", "--size", "160x120"])
+        .env("ROBOCAST_LOG", "info")
+        .output()
+        .expect("robocast runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("INFO"), "the log was written: {log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a non-terminal log: {log:?}");
 }

@@ -10,9 +10,10 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::encoder::{self, EncodeParams};
-use super::pipeline::{PipelineStatus, Recipe};
+use super::pipeline::Recipe;
 use super::source::{AudioSource, Geometry, Output, VideoSource};
-use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp};
+use super::status::PipelineStatus;
+use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp, framerate};
 use crate::config::Config;
 
 /// A built pipeline with the parts the supervisor drives.
@@ -27,7 +28,7 @@ pub(super) struct Built {
 
 pub(super) fn build(recipe: &Recipe) -> Result<Built, MediaError> {
     match recipe {
-        Recipe::Video { source, config, h264, vp8 } => build_video(source, config, h264, vp8),
+        Recipe::Video { source, config, h264, vp8 } => build_video(source, config, h264, vp8.as_ref()),
         Recipe::Audio { source, bitrate_kbps, feed } => build_audio(source, *bitrate_kbps, feed),
     }
 }
@@ -64,6 +65,17 @@ fn appsink(
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                 let duration = buffer.duration().map(Duration::from).unwrap_or(default);
+                // Live sources stamp each buffer with its capture time; in running time
+                // (encoders shift timestamps, the segment undoes it), now minus that is
+                // what the pipeline cost this picture.
+                let captured = sample
+                    .segment()
+                    .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+                    .zip(buffer.pts())
+                    .and_then(|(segment, pts)| segment.to_running_time(pts));
+                if let (Some(now), Some(captured)) = (sink.current_running_time(), captured) {
+                    feed.stats.record_latency(now.saturating_sub(captured).into());
+                }
                 let map = buffer.into_mapped_buffer_readable().map_err(|_| gst::FlowError::Error)?;
                 feed.publish(EncodedFrame { data: Bytes::from_owner(map), duration, keyframe });
                 Ok(gst::FlowSuccess::Ok)
@@ -92,14 +104,15 @@ fn build_video(
     source: &VideoSource,
     config: &Config,
     h264: &Arc<Feed>,
-    vp8: &Arc<Feed>,
+    vp8: Option<&Arc<Feed>>,
 ) -> Result<Built, MediaError> {
     let geometry = Geometry { width: config.width, height: config.height, fps: config.fps };
     let Some(chain) = source.chain(geometry)? else {
         return Err(MediaError::Runtime("video is disabled".into()));
     };
     let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps };
-    let vp8_spec = encoder::choose(Codec::Vp8, "auto").ok();
+    // The hub made a VP8 feed only if this machine has a VP8 encoder.
+    let vp8_spec = vp8.and_then(|_| encoder::choose(Codec::Vp8, "auto").ok());
     let mut status = PipelineStatus::new("video", &chain.label);
     let mut h264_spec = None;
     // Raw pictures are encoded here; H.264 from the source is passed through, and the
@@ -110,9 +123,12 @@ fn build_video(
             h264_spec = Some(spec);
             status.encoder = Some(spec.element.into());
             status.hardware = spec.hardware;
-            let stamp = if chain.stamp { " ! identity name=stamp" } else { "" };
             let encode = format!("{LEAKY} ! {} name=enc ! {} ! {H264_OUT}", spec.element, spec.caps);
-            (format!("{}{stamp} ! tee name=t t. ! {encode} ! {SINK} name=h264", chain.description), "")
+            let main = format!(
+                "{} ! identity name=capture ! tee name=t t. ! {encode} ! {SINK} name=h264",
+                chain.description
+            );
+            (main, "")
         }
         Output::H264 => {
             status.encoder = Some("passthrough".into());
@@ -140,16 +156,18 @@ fn build_video(
     if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "vp8enc"), vp8_spec) {
         (spec.configure)(&enc, &params);
     }
-    if chain.stamp {
-        let pad = by_name(&pipeline, "stamp")?.static_pad("src");
-        if let Some(pad) = pad {
+    // Raw pictures: drop (never hold) what exceeds the configured rate, then stamp the
+    // test pattern with its capture time.
+    if let Some(pad) = by_name(&pipeline, "capture").ok().and_then(|e| e.static_pad("src")) {
+        framerate::limit(&pad, config.fps);
+        if chain.stamp {
             clockstamp::attach(&pad, config.width, config.height)
                 .map_err(|e| MediaError::Runtime(format!("cannot attach clock stamp: {e}")))?;
         }
     }
     let frame = Duration::from_secs(1) / config.fps.max(1);
     let mut sinks = vec![(appsink(&pipeline, "h264", h264, frame)?, Arc::clone(h264))];
-    if vp8_spec.is_some() {
+    if let (Some(vp8), Some(_)) = (vp8, vp8_spec) {
         sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
     }
     let vp8_valve = by_name(&pipeline, "vp8valve").ok();

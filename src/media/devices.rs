@@ -39,8 +39,27 @@ pub fn first_microphone() -> Option<String> {
     })
 }
 
-/// The report printed by `robocast devices`.
-pub fn report() -> String {
+/// The report printed by `robocast devices`: each camera with a summary of its formats,
+/// audio devices, encoders. ALSA and OpenH264 print dozens of lines to stderr while they
+/// are probed ("ALSA lib ... Unknown PCM pulse"); those are caught and shown only with
+/// `verbose`, with every camera format.
+pub fn report(verbose: bool) -> String {
+    let caught = gag::BufferRedirect::stderr().ok();
+    let mut out = devices(verbose);
+    let Some(mut caught) = caught else { return out };
+    let mut said = String::new();
+    let _ = std::io::Read::read_to_string(&mut caught, &mut said);
+    drop(caught);
+    if verbose && !said.trim().is_empty() {
+        let _ = writeln!(out, "What the libraries printed while probing:");
+        for line in said.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+fn devices(verbose: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Cameras:");
     let found = cameras();
@@ -50,7 +69,7 @@ pub fn report() -> String {
     for camera in found {
         let path = device_path(camera.index()).map(|p| format!("v4l2:{}", p.display()));
         let _ = writeln!(out, "  {}  {}", path.as_deref().unwrap_or("?"), camera.human_name());
-        for format in camera_formats(camera.index()) {
+        for format in camera_formats(camera.index(), verbose) {
             let _ = writeln!(out, "      {format}");
         }
     }
@@ -83,18 +102,28 @@ pub fn report() -> String {
     out
 }
 
-fn camera_formats(index: &CameraIndex) -> Vec<String> {
+/// A camera's formats: the largest size (and its best rate) of each pixel format, or
+/// with `verbose` every size and rate.
+fn camera_formats(index: &CameraIndex, verbose: bool) -> Vec<String> {
     let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::None);
     let formats =
         nokhwa::Camera::new(index.clone(), requested).and_then(|mut c| c.compatible_camera_formats());
-    match formats {
-        Ok(mut formats) => {
-            formats.sort_by_key(|f| (f.format().to_string(), f.resolution().width(), f.frame_rate()));
-            formats
-                .iter()
-                .map(|f| format!("{} {} @ {} fps", f.format(), f.resolution(), f.frame_rate()))
-                .collect()
-        }
-        Err(e) => vec![format!("cannot read formats: {e}")],
+    let mut formats = match formats {
+        Ok(formats) => formats,
+        Err(e) => return vec![format!("cannot read formats: {e}")],
+    };
+    formats.sort_by_key(|f| {
+        (f.format().to_string(), f.resolution().width(), f.resolution().height(), f.frame_rate())
+    });
+    if !verbose {
+        // The last of each pixel format is its largest size at its highest rate there.
+        formats.reverse();
+        formats.dedup_by_key(|f| f.format().to_string());
+        formats.reverse();
     }
+    let prefix = if verbose { "" } else { "up to " };
+    formats
+        .iter()
+        .map(|f| format!("{} {prefix}{} @ {} fps", f.format(), f.resolution(), f.frame_rate()))
+        .collect()
 }

@@ -6,9 +6,18 @@
 //! stalled by a viewer. A viewer that falls more than [`FEED_CAPACITY`] frames behind is
 //! told how many it missed; its [`Subscription`] then skips to the next key frame, asks the
 //! encoder for one, and counts the drop (reported in the periodic summary and in status).
+//!
+//! A viewer that joins needs a key frame to start from. Key frames on request are
+//! throttled (one per [`KEYFRAME_MIN_INTERVAL`](super::keyframe::KEYFRAME_MIN_INTERVAL)),
+//! so during churn a joiner could wait most of a second for one. Instead the feed keeps
+//! the latest key frame and the frames after it for [`REPLAY_WINDOW`]: a joiner in that
+//! window starts from those at once, and only a joiner after it asks for a new key frame,
+//! which the throttle then allows at once. The encoder's key-frame rate never rises.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -17,6 +26,11 @@ use super::{Codec, EncodedFrame};
 /// Frames a viewer may fall behind before it skips ahead (~2 s of video at 30 fps).
 pub const FEED_CAPACITY: usize = 64;
 
+/// How long after a key frame a joiner starts from it (and the frames since) instead of
+/// asking for a new one. Longer than the key-frame throttle, so every joiner gets a picture
+/// at once one way or the other.
+pub const REPLAY_WINDOW: Duration = Duration::from_millis(1000);
+
 /// Counters of one feed; atomics because the streaming thread writes them and the status
 /// page reads them, and neither may wait for the other.
 #[derive(Debug, Default)]
@@ -24,8 +38,37 @@ pub struct FeedStats {
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
     pub keyframes: AtomicU64,
-    /// Frames viewers skipped because they lagged or waited for a key frame.
+    /// Frames viewers skipped because they fell behind (and the frames they then skipped
+    /// until the next key frame).
     pub dropped: AtomicU64,
+    /// Frames new viewers passed over while waiting for their first key frame: not a loss.
+    pub joiner_skipped: AtomicU64,
+    /// Viewers that started from the kept key frame instead of asking for a new one.
+    pub joins_replayed: AtomicU64,
+    /// Sum and count of the capture → encoded times, in µs (see [`FeedStats::record_latency`]).
+    latency_us: AtomicU64,
+    latency_samples: AtomicU64,
+}
+
+impl FeedStats {
+    /// One frame's time from capture (its timestamp) to the end of the pipeline.
+    pub fn record_latency(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.fetch_add(us, Ordering::Relaxed);
+        self.latency_samples.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Totals of [`FeedStats::record_latency`] so far: (sum in µs, samples).
+    pub fn latency_totals(&self) -> (u64, u64) {
+        (self.latency_us.load(Ordering::Relaxed), self.latency_samples.load(Ordering::Relaxed))
+    }
+}
+
+/// The latest key frame and the frames since, while recent (see [`REPLAY_WINDOW`]).
+#[derive(Debug, Default)]
+struct Replay {
+    frames: Vec<EncodedFrame>,
+    key_at: Option<Instant>,
 }
 
 /// One encoded track, shared by every viewer.
@@ -35,6 +78,10 @@ pub struct Feed {
     frames: broadcast::Sender<EncodedFrame>,
     keyframe_wanted: Notify,
     subscribers: watch::Sender<usize>,
+    /// A mutex because `publish` (streaming thread) and `subscribe` (a session) must see
+    /// the same cut: a joiner gets the kept frames and then exactly the frames after them.
+    /// Held only to push or copy a few `Bytes` handles.
+    replay: Mutex<Replay>,
     pub stats: FeedStats,
 }
 
@@ -45,6 +92,7 @@ impl Feed {
             frames: broadcast::channel(FEED_CAPACITY).0,
             keyframe_wanted: Notify::new(),
             subscribers: watch::Sender::new(0),
+            replay: Mutex::new(Replay::default()),
             stats: FeedStats::default(),
         })
     }
@@ -53,12 +101,27 @@ impl Feed {
         self.codec
     }
 
-    /// Called on the streaming thread: never blocks. Having no viewers is not an error.
+    /// Called on the streaming thread: never blocks on a viewer. Having no viewers is not
+    /// an error.
     pub fn publish(&self, frame: EncodedFrame) {
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
         if frame.keyframe {
             self.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.codec == Codec::Opus {
+            let _no_viewers = self.frames.send(frame);
+            return;
+        }
+        let mut replay = self.replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if frame.keyframe {
+            replay.frames.clear();
+            replay.key_at = Some(Instant::now());
+        }
+        if replay.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW) {
+            replay.frames.push(frame.clone());
+        } else if replay.key_at.take().is_some() {
+            replay.frames = Vec::new(); // too old to start from: free it
         }
         let _no_viewers = self.frames.send(frame);
     }
@@ -78,14 +141,24 @@ impl Feed {
         self.subscribers.subscribe()
     }
 
-    /// A new viewer starts at the next key frame, which it asks for at once (every Opus
-    /// packet is one).
+    /// A new viewer starts from the kept key frame if it is recent, else at the next key
+    /// frame, which it asks for at once (every Opus packet is one).
     pub fn subscribe(self: &Arc<Self>) -> Subscription {
         self.subscribers.send_modify(|n| *n += 1);
-        if self.codec != Codec::Opus {
+        let (frames, replay) = {
+            let kept = self.replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let recent = kept.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW);
+            let replay: VecDeque<EncodedFrame> =
+                if recent { kept.frames.iter().cloned().collect() } else { VecDeque::new() };
+            (self.frames.subscribe(), replay)
+        };
+        let waiting_for_key = self.codec != Codec::Opus && replay.is_empty();
+        if waiting_for_key {
             self.request_keyframe();
+        } else if !replay.is_empty() {
+            self.stats.joins_replayed.fetch_add(1, Ordering::Relaxed);
         }
-        Subscription { feed: Arc::clone(self), frames: self.frames.subscribe(), waiting_for_key: true }
+        Subscription { feed: Arc::clone(self), frames, replay, waiting_for_key, joined: true }
     }
 }
 
@@ -94,7 +167,11 @@ impl Feed {
 pub struct Subscription {
     feed: Arc<Feed>,
     frames: broadcast::Receiver<EncodedFrame>,
+    /// Kept frames this viewer starts from, before the live ones.
+    replay: VecDeque<EncodedFrame>,
     waiting_for_key: bool,
+    /// Still before this viewer's first frame: a wait for a key frame is not a drop.
+    joined: bool,
 }
 
 impl Subscription {
@@ -104,17 +181,25 @@ impl Subscription {
 
     /// The next frame this viewer can decode; `None` when the feed is gone (shutdown).
     pub async fn next(&mut self) -> Option<EncodedFrame> {
+        if let Some(frame) = self.replay.pop_front() {
+            self.joined = false;
+            return Some(frame);
+        }
         loop {
             match self.frames.recv().await {
                 Ok(frame) if self.waiting_for_key && !frame.keyframe => {
-                    self.feed.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    let counter =
+                        if self.joined { &self.feed.stats.joiner_skipped } else { &self.feed.stats.dropped };
+                    counter.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(frame) => {
                     self.waiting_for_key = false;
+                    self.joined = false;
                     return Some(frame);
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     self.feed.stats.dropped.fetch_add(missed, Ordering::Relaxed);
+                    self.joined = false;
                     self.waiting_for_key = true;
                     self.feed.request_keyframe();
                 }
@@ -162,7 +247,43 @@ mod tests {
         feed.publish(frame(true, 99));
         assert_eq!(sub.next().await.map(|f| f.data[0]), Some(99));
         assert!(feed.stats.dropped.load(Ordering::Relaxed) >= FEED_CAPACITY as u64);
+        // The first wait (frame 1, before any key frame) was a joiner's, not a drop.
+        assert_eq!(feed.stats.joiner_skipped.load(Ordering::Relaxed), 1);
         drop(sub);
         assert_eq!(*feed.subscribers().borrow(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_joiner_starts_from_the_recent_key_frame_without_asking_for_one() {
+        let feed = Feed::new(Codec::H264);
+        feed.publish(frame(true, 1));
+        feed.publish(frame(false, 2));
+        let mut joiner = feed.subscribe();
+        feed.publish(frame(false, 3));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(joiner.next().await.map(|f| f.data[0]));
+        }
+        assert_eq!(got, [Some(1), Some(2), Some(3)], "kept frames, then the live ones, none twice");
+        assert_eq!(feed.stats.joins_replayed.load(Ordering::Relaxed), 1);
+        assert_eq!(feed.stats.joiner_skipped.load(Ordering::Relaxed), 0);
+        // No key frame was requested for it.
+        let requested = tokio::time::timeout(Duration::from_millis(50), feed.keyframe_wanted()).await;
+        assert!(requested.is_err(), "the joiner asked the encoder for a key frame");
+    }
+
+    #[tokio::test]
+    async fn a_joiner_after_the_window_asks_for_a_key_frame() {
+        let feed = Feed::new(Codec::H264);
+        feed.publish(frame(true, 1));
+        tokio::time::sleep(REPLAY_WINDOW + Duration::from_millis(50)).await;
+        feed.publish(frame(false, 2)); // too late to keep: the kept frames are freed
+        let mut joiner = feed.subscribe();
+        tokio::time::timeout(Duration::from_millis(50), feed.keyframe_wanted()).await.expect("asked");
+        feed.publish(frame(false, 3));
+        feed.publish(frame(true, 4));
+        assert_eq!(joiner.next().await.map(|f| f.data[0]), Some(4));
+        assert_eq!(feed.stats.joiner_skipped.load(Ordering::Relaxed), 1);
+        assert_eq!(feed.stats.dropped.load(Ordering::Relaxed), 0);
     }
 }

@@ -26,12 +26,16 @@ pub(super) async fn keyframe_request(sinks: &[(gst_app::AppSink, Arc<Feed>)]) ->
     futures_util::future::select_all(waits).await.0
 }
 
-/// Sends a force-key-unit event upstream from the appsink to the encoder (or camera).
+/// Sends a force-key-unit event upstream from the appsink to the encoder (or camera), on
+/// the blocking pool: the event crosses every element's pad between them.
 pub(super) fn force_keyframe(sink: &gst_app::AppSink) {
-    let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
-    if !sink.send_event(event) {
-        tracing::debug!(sink = %sink.name(), "key frame request not handled upstream");
-    }
+    let sink = sink.clone();
+    tokio::task::spawn_blocking(move || {
+        let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
+        if !sink.send_event(event) {
+            tracing::debug!(sink = %sink.name(), "key frame request not handled upstream");
+        }
+    });
 }
 
 /// Allows one key frame per [`KEYFRAME_MIN_INTERVAL`], coalescing the rest into one.

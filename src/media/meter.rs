@@ -10,7 +10,7 @@ use gstreamer_app as gst_app;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::pipeline::{PipelineState, PipelineStatus};
+use super::status::{PipelineState, PipelineStatus};
 use super::{Feed, MediaError};
 
 /// A running pipeline that produced nothing for this long is rebuilt.
@@ -20,6 +20,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// error, and every [`SUMMARY_EVERY`] a log line with what viewers dropped.
 pub(super) struct Meter {
     last: (Instant, u64, u64),
+    /// Latency totals of the first feed at the last tick: (sum in µs, samples).
+    latency: (u64, u64),
     progress: Instant,
     summary: (Instant, u64),
 }
@@ -31,7 +33,8 @@ impl Meter {
     pub(super) fn new(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> Meter {
         let now = Instant::now();
         let (frames, bytes) = Self::counts(sinks);
-        Meter { last: (now, frames, bytes), progress: now, summary: (now, Self::dropped(sinks)) }
+        let latency = sinks.first().map_or((0, 0), |(_, f)| f.stats.latency_totals());
+        Meter { last: (now, frames, bytes), latency, progress: now, summary: (now, Self::dropped(sinks)) }
     }
 
     fn counts(sinks: &[(gst_app::AppSink, Arc<Feed>)]) -> (u64, u64) {
@@ -63,8 +66,13 @@ impl Meter {
                 .map(|c| c.to_string()),
             false => None,
         };
+        let latency = sinks.first().map_or((0, 0), |(_, f)| f.stats.latency_totals());
+        let (sum_us, samples) = (latency.0 - self.latency.0, latency.1 - self.latency.1);
+        self.latency = latency;
+        let latency_ms = (samples > 0).then(|| (sum_us as f64 / samples as f64 / 100.0).round() / 10.0);
         status.send_modify(|s| {
             (s.fps, s.kbps) = ((fps * 10.0).round() / 10.0, kbps.round());
+            s.latency_ms = latency_ms.or(s.latency_ms);
             s.caps = s.caps.take().or(caps);
         });
         if now - self.progress > STALL_TIMEOUT && status.borrow().state == PipelineState::Running {

@@ -21,11 +21,14 @@ pub mod clockface;
 pub mod clockstamp;
 pub mod devices;
 pub mod encoder;
+mod failures;
 pub mod fanout;
+mod framerate;
 mod keyframe;
 mod meter;
 pub mod pipeline;
 pub mod source;
+mod status;
 
 use std::fmt;
 use std::time::Duration;
@@ -33,8 +36,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use fanout::{Feed, FeedStats, Subscription};
-pub use pipeline::{MediaHub, PipelineState, PipelineStatus};
+pub use pipeline::MediaHub;
 pub use source::{AudioSource, VideoSource};
+pub use status::{PipelineState, PipelineStatus};
 
 /// One encoded access unit (a whole H.264/VP8 picture, or one Opus packet).
 #[derive(Clone, Debug)]
@@ -70,23 +74,47 @@ pub fn init() -> Result<(), MediaError> {
     gstreamer::init().map_err(|e| MediaError::Init(e.to_string()))
 }
 
-/// Media errors, each with what the user can do about it.
+/// Media errors; [`MediaError::hint`] says what the user can do about each.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("GStreamer could not start: {0}; install the GStreamer runtime (make setup does it)")]
+    #[error("GStreamer could not start: {0}")]
     Init(String),
     #[error("bad source `{name}`: {problem}")]
     BadSource { name: String, problem: String },
-    #[error("GStreamer element `{0}` is missing; install {1}")]
+    #[error("GStreamer element `{0}` is missing")]
     MissingElement(String, &'static str),
-    #[error(
-        "no working {codec} encoder among {tried}; install gstreamer1.0-plugins-ugly (x264enc) or gstreamer1.0-plugins-bad (openh264enc)"
-    )]
+    #[error("no working {codec} encoder among {tried}")]
     NoEncoder { codec: Codec, tried: String },
-    #[error("`{0}` is not an H.264 encoder robocast knows; `robocast devices` lists the usable ones")]
+    #[error("`{0}` is not an H.264 encoder robocast knows")]
     UnknownEncoder(String),
     #[error("cannot build pipeline `{description}`: {message}")]
     Build { description: String, message: String },
     #[error("pipeline failed: {0}")]
     Runtime(String),
+}
+
+impl MediaError {
+    /// What to do about it, in the words of someone who owns the robot.
+    pub fn hint(&self) -> String {
+        match self {
+            MediaError::Init(_) => "install the GStreamer runtime (`make setup` does it)".into(),
+            MediaError::BadSource { name, .. } if name.starts_with("v4l2:") => {
+                "plug the camera in or choose another: `robocast devices` lists the cameras; robocast retries every 2 s".into()
+            }
+            MediaError::BadSource { .. } => {
+                "check the `video` and `audio` settings; `robocast devices` lists what this machine has".into()
+            }
+            MediaError::MissingElement(_, package) => format!("install {package}"),
+            MediaError::NoEncoder { .. } => {
+                "install gstreamer1.0-plugins-ugly (x264enc) or gstreamer1.0-plugins-bad (openh264enc)".into()
+            }
+            MediaError::UnknownEncoder(_) => "`robocast devices` lists the usable encoders".into(),
+            MediaError::Build { .. } => {
+                "try the description with gst-launch-1.0 to see what GStreamer says about it".into()
+            }
+            MediaError::Runtime(_) => {
+                "check that the device is plugged in and not used by another program; robocast retries every 2 s".into()
+            }
+        }
+    }
 }

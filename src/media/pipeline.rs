@@ -14,96 +14,96 @@ use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::build::{Built, SOURCE_ENDED, build};
+use super::encoder;
+use super::failures::{Failures, Note};
 use super::keyframe::{KeyframeThrottle, force_keyframe, keyframe_request};
 use super::meter::Meter;
 use super::source::{AudioSource, VideoSource};
+use super::status::{PipelineState, PipelineStatus};
 use super::{Codec, Feed, MediaError};
 use crate::config::Config;
 
 /// Wait between a failure and the next attempt.
 pub const RETRY_DELAY: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PipelineState {
-    Starting,
-    Running,
-    Retrying,
-    Stopped,
-}
+/// A source that has run this long without a stall counts as recovered (logged once).
+const STABLE_AFTER: Duration = Duration::from_secs(3);
 
-/// What `/api/status` and `robocast check` show for one track.
-#[derive(Clone, Debug, Serialize)]
-pub struct PipelineStatus {
-    pub kind: &'static str,
-    pub source: String,
-    pub encoder: Option<String>,
-    pub hardware: bool,
-    pub passthrough: bool,
-    pub caps: Option<String>,
-    pub state: PipelineState,
-    pub error: Option<String>,
-    pub restarts: u64,
-    /// Measured over the last second, from the first (H.264 or Opus) feed.
-    pub fps: f64,
-    pub kbps: f64,
-}
-
-impl PipelineStatus {
-    pub(super) fn new(kind: &'static str, source: &str) -> PipelineStatus {
-        PipelineStatus {
-            kind,
-            source: source.into(),
-            encoder: None,
-            hardware: false,
-            passthrough: false,
-            caps: None,
-            state: PipelineState::Starting,
-            error: None,
-            restarts: 0,
-            fps: 0.0,
-            kbps: 0.0,
-        }
-    }
+/// Runs GStreamer work that may block (state changes, probes, device opening, bus waits)
+/// on tokio's blocking pool, never on the async runtime's worker threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, MediaError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| MediaError::Runtime(format!("GStreamer call panicked: {e}")))
 }
 
 /// The feeds viewers subscribe to, and the status of the pipelines behind them.
 #[derive(Clone)]
 pub struct MediaHub {
     pub h264: Option<Arc<Feed>>,
+    /// `None` when there is no video or this machine has no VP8 encoder.
     pub vp8: Option<Arc<Feed>>,
     pub audio: Option<Arc<Feed>>,
     status: Vec<watch::Receiver<PipelineStatus>>,
+    supervisors: TaskTracker,
 }
 
 impl MediaHub {
-    /// Starts the supervisors; they run until `cancel`.
-    pub fn start(config: &Config, cancel: CancellationToken) -> Result<MediaHub, MediaError> {
-        super::init()?;
+    /// Starts the supervisors; they run until `cancel`, then stop their pipelines
+    /// ([`MediaHub::stopped`] waits for that).
+    pub async fn start(config: &Config, cancel: CancellationToken) -> Result<MediaHub, MediaError> {
         let video = VideoSource::parse(&config.video)?;
         let audio = AudioSource::parse(&config.audio)?;
-        let mut hub = MediaHub { h264: None, vp8: None, audio: None, status: Vec::new() };
+        // The first init scans GStreamer's plugin registry (seconds with a cold cache) and
+        // the VP8 probe encodes a few frames: both block.
+        let has_vp8 = video != VideoSource::None;
+        let vp8 = blocking(move || {
+            super::init()?;
+            Ok::<_, MediaError>(has_vp8 && encoder::choose(Codec::Vp8, "auto").is_ok())
+        })
+        .await??;
+        let supervisors = TaskTracker::new();
+        let mut hub = MediaHub { h264: None, vp8: None, audio: None, status: Vec::new(), supervisors };
         if video != VideoSource::None {
-            let (h264, vp8) = (Feed::new(Codec::H264), Feed::new(Codec::Vp8));
+            let h264 = Feed::new(Codec::H264);
+            let vp8 = vp8.then(|| Feed::new(Codec::Vp8));
             let recipe =
                 Recipe::Video { source: video, config: config.clone(), h264: h264.clone(), vp8: vp8.clone() };
-            hub.status.push(spawn_supervisor(recipe, &config.video, cancel.clone()));
-            (hub.h264, hub.vp8) = (Some(h264), Some(vp8));
+            hub.status.push(hub.spawn_supervisor(recipe, &config.video, cancel.clone()));
+            (hub.h264, hub.vp8) = (Some(h264), vp8);
         }
         if audio != AudioSource::None {
             let feed = Feed::new(Codec::Opus);
             let recipe =
                 Recipe::Audio { source: audio, bitrate_kbps: config.audio_bitrate_kbps, feed: feed.clone() };
-            hub.status.push(spawn_supervisor(recipe, &config.audio, cancel));
+            hub.status.push(hub.spawn_supervisor(recipe, &config.audio, cancel));
             hub.audio = Some(feed);
         }
+        hub.supervisors.close();
         Ok(hub)
+    }
+
+    fn spawn_supervisor(
+        &self,
+        recipe: Recipe,
+        source: &str,
+        cancel: CancellationToken,
+    ) -> watch::Receiver<PipelineStatus> {
+        let kind = match recipe {
+            Recipe::Video { .. } => "video",
+            Recipe::Audio { .. } => "audio",
+        };
+        let (tx, rx) = watch::channel(PipelineStatus::new(kind, source));
+        self.supervisors.spawn(supervise(Arc::new(recipe), tx, cancel));
+        rx
     }
 
     /// The status of the `video` or `audio` pipeline and its every change.
@@ -122,58 +122,40 @@ impl MediaHub {
             let _ = rx.wait_for(|s| s.state != PipelineState::Starting).await;
         }
     }
+
+    /// Resolves when every supervisor has stopped its pipeline (after the `cancel` given
+    /// to [`MediaHub::start`]).
+    pub async fn stopped(&self) {
+        self.supervisors.wait().await;
+    }
 }
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
 pub(super) enum Recipe {
-    Video { source: VideoSource, config: Config, h264: Arc<Feed>, vp8: Arc<Feed> },
+    Video { source: VideoSource, config: Config, h264: Arc<Feed>, vp8: Option<Arc<Feed>> },
     Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed> },
-}
-
-fn spawn_supervisor(
-    recipe: Recipe,
-    source: &str,
-    cancel: CancellationToken,
-) -> watch::Receiver<PipelineStatus> {
-    let kind = match recipe {
-        Recipe::Video { .. } => "video",
-        Recipe::Audio { .. } => "audio",
-    };
-    let (tx, rx) = watch::channel(PipelineStatus::new(kind, source));
-    tokio::spawn(supervise(Arc::new(recipe), tx, cancel));
-    rx
 }
 
 async fn supervise(recipe: Arc<Recipe>, status: watch::Sender<PipelineStatus>, cancel: CancellationToken) {
     let mut restarts = 0;
+    let mut failures = Failures::default();
     loop {
         let built = {
             let recipe = Arc::clone(&recipe);
-            tokio::task::spawn_blocking(move || build(&recipe)).await
+            blocking(move || build(&recipe)).await.and_then(|built| built)
         };
         let error = match built {
-            Ok(Ok(built)) => {
-                let kind = built.status.kind;
-                let error = run(built, restarts, &status, &cancel).await;
-                if cancel.is_cancelled() {
-                    status.send_modify(|s| s.state = PipelineState::Stopped);
-                    return;
-                }
-                tracing::warn!(kind, %error, "pipeline stopped; rebuilding in {:?}", RETRY_DELAY);
-                error
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(kind = status.borrow().kind, %error, "cannot start pipeline; retrying in {:?}", RETRY_DELAY);
-                error
-            }
-            Err(join) => MediaError::Runtime(format!("pipeline builder panicked: {join}")),
+            Ok(built) => run(built, restarts, &status, &cancel, &mut failures).await,
+            Err(error) => error,
         };
+        if cancel.is_cancelled() {
+            status.send_modify(|s| s.state = PipelineState::Stopped);
+            return;
+        }
         restarts += 1;
-        status.send_modify(|s| {
-            s.state = PipelineState::Retrying;
-            s.error = Some(error.to_string());
-            s.restarts = restarts;
-        });
+        let note = failures.failed(&error.to_string(), Instant::now().into_std());
+        status.send_modify(|s| s.failed(&error, restarts));
+        log_failure(&status.borrow(), Some(&error), note);
         tokio::select! {
             _ = cancel.cancelled() => {
                 status.send_modify(|s| s.state = PipelineState::Stopped);
@@ -184,21 +166,44 @@ async fn supervise(recipe: Arc<Recipe>, status: watch::Sender<PipelineStatus>, c
     }
 }
 
+/// The log lines of a failing source: when it starts, changes, lasts, and ends.
+fn log_failure(status: &PipelineStatus, error: Option<&MediaError>, note: Note) {
+    let (kind, source) = (status.kind, status.source.as_str());
+    let error = error.map(ToString::to_string).unwrap_or_default();
+    let hint = status.hint.clone().unwrap_or_default();
+    match note {
+        Note::Started => {
+            tracing::warn!(kind, source, %error, %hint, "{kind} source is down; retrying every {} s", RETRY_DELAY.as_secs())
+        }
+        Note::Changed => {
+            tracing::warn!(kind, source, %error, %hint, "{kind} source is still down, now for this reason")
+        }
+        Note::Reminder { attempts, lasting } => tracing::warn!(
+            kind, source, %error, %hint, attempts, "{kind} source is still down after {} min", lasting.as_secs() / 60
+        ),
+        Note::Quiet => tracing::debug!(kind, source, %error, "retry failed"),
+        Note::Ended { attempts, lasting } => {
+            tracing::info!(kind, source, attempts, "{kind} source is back after {} s", lasting.as_secs())
+        }
+    }
+}
+
 /// Plays a built pipeline until it fails, ends, stalls or `cancel`; always leaves it `Null`.
 async fn run(
     built: Built,
     restarts: u64,
     status: &watch::Sender<PipelineStatus>,
     cancel: &CancellationToken,
+    failures: &mut Failures,
 ) -> MediaError {
     let Built { pipeline, sinks, vp8_valve, status: fresh } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
     // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
-    let _null_on_drop = NullOnDrop(pipeline.clone());
-    let error = play(&pipeline, &sinks, vp8_valve.as_ref(), status, cancel).await;
+    let _null_on_drop = NullOnDrop(Some(pipeline.clone()));
+    let error = play(&pipeline, &sinks, vp8_valve.as_ref(), status, cancel, failures).await;
     let stopping = pipeline.clone();
-    // Setting a V4L2 device to Null can block; never on a runtime thread.
-    let _ = tokio::task::spawn_blocking(move || stopping.set_state(gst::State::Null)).await;
+    // Setting a V4L2 device to Null can block.
+    let _ = blocking(move || stopping.set_state(gst::State::Null)).await;
     error
 }
 
@@ -208,17 +213,16 @@ async fn play(
     vp8_valve: Option<&gst::Element>,
     status: &watch::Sender<PipelineStatus>,
     cancel: &CancellationToken,
+    failures: &mut Failures,
 ) -> MediaError {
     let Some(bus) = pipeline.bus() else {
         return MediaError::Runtime("pipeline has no bus".into());
     };
     let mut messages = bus.stream();
     let playing = pipeline.clone();
-    match tokio::task::spawn_blocking(move || playing.set_state(gst::State::Playing)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(_)) | Err(_) => {
-            return bus_error(&bus).unwrap_or_else(|| MediaError::Runtime("cannot start playing".into()));
-        }
+    if !matches!(blocking(move || playing.set_state(gst::State::Playing)).await, Ok(Ok(_))) {
+        let error = blocking(move || bus_error(&bus)).await.ok().flatten();
+        return error.unwrap_or_else(|| MediaError::Runtime("cannot start playing".into()));
     }
     let mut keyframes: Vec<KeyframeThrottle> = sinks.iter().map(|_| KeyframeThrottle::default()).collect();
     let mut vp8_viewers = sinks.iter().find(|(_, f)| f.codec() == Codec::Vp8).map(|(_, f)| f.subscribers());
@@ -228,13 +232,20 @@ async fn play(
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut meter = Meter::new(sinks);
+    let mut running_since = None;
     loop {
         let next_pending = keyframes.iter().filter_map(|k| k.pending_at()).min();
         tokio::select! {
             _ = cancel.cancelled() => return MediaError::Runtime("shutting down".into()),
-            msg = messages.next() => match msg {
+            msg = messages.next() => match msg.map(|msg| on_message(&msg, pipeline, status)) {
                 None => return MediaError::Runtime("bus closed".into()),
-                Some(msg) => if let Some(error) = on_message(&msg, pipeline, status) { return error },
+                Some(Event::Failed(error)) => return error,
+                Some(Event::Playing) => {
+                    running_since = Some(Instant::now());
+                    declare_latency(sinks, status).await;
+                }
+                Some(Event::LatencyChanged) => declare_latency(sinks, status).await,
+                Some(Event::Nothing) => {}
             },
             index = keyframe_request(sinks) => {
                 if keyframes[index].request() {
@@ -258,20 +269,44 @@ async fn play(
                 if let Err(stalled) = meter.tick(sinks, status) {
                     return stalled;
                 }
+                if running_since.is_some_and(|t| t.elapsed() >= STABLE_AFTER)
+                    && let Some(note) = failures.recovered(Instant::now().into_std())
+                {
+                    log_failure(&status.borrow(), None, note);
+                }
             }
         }
     }
 }
 
-/// Handles a bus message; returns the error that ends this run, if any.
-fn on_message(
-    msg: &gst::Message,
-    pipeline: &gst::Pipeline,
-    status: &watch::Sender<PipelineStatus>,
-) -> Option<MediaError> {
+/// Asks the elements upstream of the first appsink what latency they declare (a latency
+/// query; the appsinks do not sync to the clock, so asking the pipeline would say 0), and
+/// puts it in the status.
+async fn declare_latency(sinks: &[(gst_app::AppSink, Arc<Feed>)], status: &watch::Sender<PipelineStatus>) {
+    let Some(pad) = sinks.first().and_then(|(sink, _)| sink.static_pad("sink")) else { return };
+    let declared = blocking(move || {
+        let mut query = gst::query::Latency::new();
+        pad.peer_query(&mut query).then(|| query.result().1.nseconds() as f64 / 1e6)
+    })
+    .await
+    .ok()
+    .flatten();
+    status.send_modify(|s| s.declared_latency_ms = declared);
+}
+
+/// What a bus message means for the run.
+enum Event {
+    Failed(MediaError),
+    Playing,
+    LatencyChanged,
+    Nothing,
+}
+
+/// Reads a bus message.
+fn on_message(msg: &gst::Message, pipeline: &gst::Pipeline, status: &watch::Sender<PipelineStatus>) -> Event {
     use gst::MessageView;
     match msg.view() {
-        MessageView::Error(err) => Some(MediaError::Runtime(format!(
+        MessageView::Error(err) => Event::Failed(MediaError::Runtime(format!(
             "{} (from {})",
             err.error(),
             err.src().map(|s| s.path_string().to_string()).unwrap_or_default()
@@ -279,12 +314,13 @@ fn on_message(
         // Each appsink reports its own end of stream (see `build::appsink`); the
         // pipeline's EOS would come only after all of them.
         MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == SOURCE_ENDED) => {
-            Some(MediaError::Runtime("the source ended".into()))
+            Event::Failed(MediaError::Runtime("the source ended".into()))
         }
         MessageView::Warning(w) => {
             tracing::warn!(kind = status.borrow().kind, warning = %w.error(), "GStreamer warning");
-            None
+            Event::Nothing
         }
+        MessageView::Latency(_) => Event::LatencyChanged,
         MessageView::StateChanged(change)
             if change.src() == Some(pipeline.upcast_ref()) && change.current() == gst::State::Playing =>
         {
@@ -292,11 +328,11 @@ fn on_message(
             tracing::info!(kind = s.kind, source = %s.source, encoder = ?s.encoder, hardware = s.hardware, "pipeline running");
             status.send_modify(|s| {
                 s.state = PipelineState::Running;
-                s.error = None;
+                (s.error, s.hint) = (None, None);
             });
-            None
+            Event::Playing
         }
-        _ => None,
+        _ => Event::Nothing,
     }
 }
 
@@ -325,11 +361,19 @@ async fn watch_changed(rx: &mut Option<watch::Receiver<usize>>) -> Option<usize>
     }
 }
 
-/// Sets a pipeline to `Null` when dropped, whatever ended its run.
-struct NullOnDrop(gst::Pipeline);
+/// Sets a pipeline to `Null` when dropped, whatever ended its run. Normally `run` has
+/// done it already (a no-op then); if the run was dropped mid-await, it happens on a
+/// thread of its own, because the state change can block.
+struct NullOnDrop(Option<gst::Pipeline>);
 
 impl Drop for NullOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
+        let Some(pipeline) = self.0.take() else { return };
+        if pipeline.current_state() == gst::State::Null {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("robocast-null".into())
+            .spawn(move || pipeline.set_state(gst::State::Null));
     }
 }

@@ -136,8 +136,10 @@ impl VideoSource {
                 output: gst_output(description),
                 description: match gst_output(description) {
                     Output::H264 => description.clone(),
+                    // No videorate: it holds each picture until the next arrives (one
+                    // frame of latency); `framerate::limit` drops instead of waiting.
                     Output::Raw => format!(
-                        "{description} ! decodebin ! videoconvert ! videoscale ! videorate ! {raw_caps}"
+                        "{description} ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=I420,width={w},height={h}"
                     ),
                 },
                 stamp: false,
@@ -275,6 +277,19 @@ mod tests {
         assert!(err.contains("v4l2:/dev/video0"), "{err}");
         assert!(VideoSource::parse("webcam").is_err());
         assert!(AudioSource::parse("gst:").is_err());
+    }
+
+    #[test]
+    fn no_raw_source_waits_for_the_next_picture() {
+        let g = Geometry { width: 640, height: 360, fps: 30 };
+        for source in [
+            VideoSource::Test,
+            VideoSource::Libcamera,
+            VideoSource::Gst("shmsrc socket-path=/tmp/x is-live=true do-timestamp=true".into()),
+        ] {
+            let chain = source.chain(g).expect("chain").expect("video");
+            assert!(!chain.description.contains("videorate"), "{}", chain.description);
+        }
     }
 
     #[test]
