@@ -11,8 +11,9 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-alsa gstreamer1.0-tools
 # Test: a real browser, the tools that keep test traffic in its own network namespace,
-# systemd-analyze for the unit, and shellcheck for the scripts.
-TEST_PKGS := chromium iproute2 util-linux systemd shellcheck
+# systemd-analyze for the unit, shellcheck for the scripts, and Node.js and pip for the
+# browser clients robocast did not write (tests/clients/setup.sh).
+TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip
 # Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
 BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
 
@@ -32,6 +33,8 @@ setup: check-rust
 
 setup-test: setup
 	$(APT_INSTALL) $(TEST_PKGS)
+	command -v npm >/dev/null || $(APT_INSTALL) nodejs npm
+	tests/clients/setup.sh
 
 ## Sets up and runs robocast; with no camera it shows a test pattern and a tone.
 run: setup
@@ -40,7 +43,7 @@ run: setup
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	shellcheck -x cross/*.sh tests/*.sh .ci/run
+	shellcheck -x cross/*.sh tests/*.sh tests/clients/*.sh .ci/run
 
 ## Sets up and runs the whole test suite (unit, integration with a webrtc-rs peer,
 ## end-to-end in headless Chromium), isolated on loopback.

@@ -36,6 +36,9 @@ pub struct Config {
     pub ice_servers: Vec<String>,
     /// Video encoder: `auto` (first that works from the table) or an element name.
     pub encoder: String,
+    /// Send audio and video as one lip-synced stream (the browser then delays the video to
+    /// the audio); by default they are two streams and each plays as soon as it can.
+    pub lip_sync: bool,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             max_viewers: 16,
             ice_servers: Vec::new(),
             encoder: "auto".into(),
+            lip_sync: false,
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct FileConfig {
     pub max_viewers: Option<usize>,
     pub ice_servers: Option<Vec<String>>,
     pub encoder: Option<String>,
+    pub lip_sync: Option<bool>,
 }
 
 /// Flags, each also readable from a `ROBOCAST_*` variable. Unset means "keep what the
@@ -131,6 +136,9 @@ pub struct Overrides {
     /// Video encoder: auto, or an element name from `robocast devices` [default: auto]
     #[arg(long, env = "ROBOCAST_ENCODER", value_name = "NAME", global = true)]
     pub encoder: Option<String>,
+    /// Audio and video as one lip-synced stream; adds the audio's buffering to the video [default: false]
+    #[arg(long, env = "ROBOCAST_LIP_SYNC", value_name = "BOOL", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub lip_sync: Option<bool>,
 }
 
 impl Config {
@@ -157,6 +165,7 @@ impl Config {
             max_viewers: file.max_viewers,
             ice_servers: file.ice_servers.as_deref(),
             encoder: file.encoder.as_deref(),
+            lip_sync: file.lip_sync,
         })
     }
 
@@ -172,6 +181,7 @@ impl Config {
             max_viewers: o.max_viewers,
             ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
             encoder: o.encoder.as_deref(),
+            lip_sync: o.lip_sync,
         })
     }
 
@@ -196,6 +206,7 @@ impl Config {
         set(&mut self.max_viewers, layer.max_viewers);
         set(&mut self.ice_servers, layer.ice_servers.map(<[String]>::to_vec));
         set(&mut self.encoder, layer.encoder.map(str::to_owned));
+        set(&mut self.lip_sync, layer.lip_sync);
         Ok(())
     }
 
@@ -285,6 +296,7 @@ struct Layer<'a> {
     max_viewers: Option<usize>,
     ice_servers: Option<&'a [String]>,
     encoder: Option<&'a str>,
+    lip_sync: Option<bool>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

@@ -36,16 +36,19 @@ async fn bad_requests_get_clear_errors_and_the_stream_goes_on() {
     let av1_only = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 45\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\na=rtpmap:45 AV1/90000\r\n";
     let body = serde_json::json!({ "sdp": av1_only, "type": "offer" }).to_string();
-    assert_error(&post_json(addr, &body).await, 400, "H.264 or VP8");
+    assert_error(&post_json(addr, &body).await, 400, "neither H.264 nor VP8");
     assert_error(
         &http::post(addr, "/whep", "application/sdp", av1_only.as_bytes()).await,
         400,
-        "H.264 or VP8",
+        "neither H.264 nor VP8",
     );
 
-    assert_error(&http::post(addr, "/api/connect", "text/plain", b"v=0").await, 415, "text/plain");
+    // /api/connect reads JSON or SDP whatever the Content-Type says; anything else is a 415.
+    assert_error(&http::post(addr, "/api/connect", "text/plain", b"hello").await, 415, "text/plain");
+    assert_error(&http::post(addr, "/api/connect", "text/plain", b"v=0").await, 400, "not valid SDP");
+    assert_error(&http::post(addr, "/api/connect", "text/plain", b"{\"sdp\": 1}").await, 400, "not an offer");
     assert_error(&http::post(addr, "/whep", "application/json", b"{}").await, 415, "application/json");
-    assert_error(&http::request(addr, "POST", "/api/connect", None, b"v=0").await, 415, "content type");
+    assert_error(&http::request(addr, "POST", "/api/connect", None, b"<xml/>").await, 415, "content type");
 
     let huge = vec![b'a'; 200 * 1024];
     assert_error(&http::post(addr, "/whep", "application/sdp", &huge).await, 413, "larger");

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{Method, Uri};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -24,6 +24,8 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
                     "bytes": stats.bytes.load(Ordering::Relaxed),
                     "keyframes": stats.keyframes.load(Ordering::Relaxed),
                     "dropped_by_viewers": stats.dropped.load(Ordering::Relaxed),
+                    "skipped_by_joiners": stats.joiner_skipped.load(Ordering::Relaxed),
+                    "joins_from_kept_keyframe": stats.joins_replayed.load(Ordering::Relaxed),
                 }),
             ))
         })
@@ -56,4 +58,8 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().chars().take(128).collect())
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().chars().take(128).collect() }
 }

@@ -18,3 +18,4 @@ asset!(index, "index.html", "text/html; charset=utf-8");
 asset!(client_js, "robocast.js", "text/javascript; charset=utf-8");
 asset!(app_js, "app.js", "text/javascript; charset=utf-8");
 asset!(style_css, "style.css", "text/css; charset=utf-8");
+asset!(favicon, "favicon.svg", "image/svg+xml");

@@ -18,6 +18,12 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("no such session `{0}`")]
     NotFound(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("If-Match {given} does not match the session's ETag {current}")]
+    PreconditionFailed { given: String, current: String },
+    #[error("{0}")]
+    Unprocessable(String, &'static str),
     #[error("{0}")]
     Unavailable(String, &'static str),
     #[error("internal error")]
@@ -27,6 +33,10 @@ pub enum ApiError {
 impl ApiError {
     pub fn bad_request(error: impl Into<String>, hint: impl Into<String>) -> ApiError {
         ApiError::BadRequest { error: error.into(), hint: hint.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status_and_hint().0
     }
 
     fn status_and_hint(&self) -> (StatusCode, String) {
@@ -42,6 +52,14 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "the session ended or never existed; GET /api/sessions lists them".into(),
             ),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "the Allow header lists the methods this path takes".into())
+            }
+            ApiError::PreconditionFailed { .. } => (
+                StatusCode::PRECONDITION_FAILED,
+                "send the ETag robocast gave with the answer in If-Match, or If-Match: *".into(),
+            ),
+            ApiError::Unprocessable(_, hint) => (StatusCode::UNPROCESSABLE_ENTITY, (*hint).into()),
             ApiError::Unavailable(_, hint) => (StatusCode::SERVICE_UNAVAILABLE, (*hint).into()),
             ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "see the robocast log (journalctl -u robocast)".into())
@@ -54,6 +72,10 @@ impl From<RtcError> for ApiError {
     fn from(e: RtcError) -> ApiError {
         match e {
             RtcError::BadOffer { problem, hint } => ApiError::BadRequest { error: problem, hint },
+            RtcError::IceRestart => ApiError::Unprocessable(
+                "ICE restarts are not supported: the fragment has a new ice-ufrag".into(),
+                "end this session (DELETE) and POST a new offer; trickle candidates with the original ice-ufrag",
+            ),
             RtcError::Internal(detail) => ApiError::Internal(detail),
         }
     }

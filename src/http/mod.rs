@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch, post};
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{Any, CorsLayer};
 
 pub use error::ApiError;
 
@@ -44,15 +45,31 @@ pub fn router(state: AppState) -> Router {
         .route("/robocast.js", get(assets::client_js))
         .route("/app.js", get(assets::app_js))
         .route("/style.css", get(assets::style_css))
+        .route("/favicon.svg", get(assets::favicon))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/api/config", get(api::client_config))
         .route("/api/connect", post(offer::connect))
         .route("/api/sessions", get(api::sessions))
-        .route("/api/sessions/{id}", delete(offer::end_session))
+        .route("/api/sessions/{id}", patch(offer::trickle).delete(offer::end_session))
         .route("/api/status", get(api::status))
         .route("/whep", post(offer::whep))
         .route("/whep/{id}", patch(offer::trickle).delete(offer::end_session))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(cors())
         .with_state(state)
+}
+
+/// Browsers on another origin (a dashboard, a WHEP player, a page using `/robocast.js`
+/// with `base`) send a preflight first and read only the headers exposed here.
+fn cors() -> CorsLayer {
+    use axum::http::{Method, header};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+        .expose_headers([header::LOCATION, header::LINK, header::ETAG])
+        .max_age(std::time::Duration::from_secs(600))
 }

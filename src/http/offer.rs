@@ -1,9 +1,9 @@
-//! Offer endpoints: `POST /api/connect` (RTCBot-style JSON or plain SDP), `POST /whep`,
-//! WHEP trickle (`PATCH`) and the end of a session (`DELETE`).
+//! Offer endpoints: `POST /api/connect` (RTCBot-style JSON or plain SDP), `POST /whep`;
+//! and what every session's `Location` takes: trickle (`PATCH`) and the end (`DELETE`).
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::{AppState, MAX_BODY};
 use crate::http::ApiError;
-use crate::rtc;
+use crate::media::H264Profile;
+use crate::rtc::{self, AnswerOptions, Sendable};
 use crate::sessions::{Role, SessionId};
 
 const SDP: &str = "application/sdp";
@@ -45,10 +46,27 @@ fn utf8(bytes: &Bytes) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text", "send the SDP as text"))
 }
 
+/// What the robot can send now: the H.264 stream's real profile (robocast's encoders
+/// make constrained baseline; a camera's own H.264 is read from its SPS).
+fn sendable(app: &AppState) -> Sendable {
+    Sendable {
+        h264: app.hub.h264.as_ref().map(|f| f.h264_profile().unwrap_or(H264Profile::CONSTRAINED_BASELINE)),
+        vp8: app.hub.vp8.is_some(),
+        opus: app.hub.audio.is_some(),
+    }
+}
+
+/// A new session: its id, the answer SDP and the ETag of its ICE state.
+struct Opened {
+    id: SessionId,
+    answer: String,
+    etag: String,
+}
+
 /// Reserves a slot, answers the offer and registers the session.
-async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<(SessionId, String), ApiError> {
+async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened, ApiError> {
     // A bad offer is a 400 even when every slot is taken.
-    let offer = rtc::offer::Offer::parse(sdp)?;
+    let offer = rtc::offer::Offer::parse(sdp, &sendable(app))?;
     let reservation = app.sessions.reserve(role).await.ok_or_else(|| {
         ApiError::Unavailable(
             format!("the viewer limit of {} is reached", app.config.max_viewers),
@@ -57,14 +75,34 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<(Sessio
     })?;
     let id = reservation.id().clone();
     let span = tracing::info_span!("session", session_id = %id, ?role);
-    let (answer, peer) = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span).await?;
+    let options = AnswerOptions { lip_sync: app.config.lip_sync };
+    let (answer, peer) = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options).await?;
+    let etag = peer.etag.to_string();
     reservation.attach(peer);
-    Ok((id, answer))
+    Ok(Opened { id, answer, etag })
 }
 
-fn sdp_created(location: String, answer: String) -> Response {
-    (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
-        .into_response()
+fn sdp_created(location: String, opened: Opened) -> Response {
+    let headers =
+        [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location), (header::ETAG, opened.etag)];
+    (StatusCode::CREATED, headers, opened.answer).into_response()
+}
+
+/// What a `/api/connect` body is, whatever its `Content-Type` says: RTCBot's client, for
+/// one, posts JSON without a type (the browser sends `text/plain`).
+fn sniff(kind: &str, raw: &[u8]) -> Option<&'static str> {
+    match kind {
+        SDP | JSON => return Some(if kind == SDP { SDP } else { JSON }),
+        _ => {}
+    }
+    let start = raw.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &raw[i..]);
+    if start.starts_with(b"{") {
+        Some(JSON)
+    } else if start.starts_with(b"v=") {
+        Some(SDP)
+    } else {
+        None
+    }
 }
 
 /// `POST /api/connect`: JSON in, JSON out; SDP in, `201` SDP out with `Location`.
@@ -73,17 +111,17 @@ pub async fn connect(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let raw = body(raw)?;
     let kind = content_type(&headers);
-    if kind != JSON && kind != SDP {
+    let Some(format) = sniff(&kind, &raw) else {
         return Err(ApiError::UnsupportedMediaType(
             kind,
             "application/json (RTCBot style) or application/sdp",
         ));
-    }
-    let raw = body(raw)?;
-    if kind == SDP {
-        let (id, answer) = open_session(&app, utf8(&raw)?, Role::Full).await?;
-        return Ok(sdp_created(format!("/api/sessions/{id}"), answer));
+    };
+    if format == SDP {
+        let opened = open_session(&app, utf8(&raw)?, Role::Full).await?;
+        return Ok(sdp_created(format!("/api/sessions/{}", opened.id), opened));
     }
     let offer: Description = serde_json::from_slice(&raw).map_err(|e| {
         ApiError::bad_request(
@@ -97,8 +135,9 @@ pub async fn connect(
             r#"send {"sdp": "...", "type": "offer"}"#,
         ));
     }
-    let (id, answer) = open_session(&app, offer.sdp, Role::Full).await?;
-    Ok(Json(json!({ "sdp": answer, "type": "answer", "session": id })).into_response())
+    let opened = open_session(&app, offer.sdp, Role::Full).await?;
+    let body = json!({ "sdp": opened.answer, "type": "answer", "session": opened.id });
+    Ok(([(header::ETAG, opened.etag)], Json(body)).into_response())
 }
 
 /// `POST /whep`: a view-only session (draft-ietf-wish-whep).
@@ -111,20 +150,24 @@ pub async fn whep(
     if kind != SDP {
         return Err(ApiError::UnsupportedMediaType(kind, SDP));
     }
-    let (id, answer) = open_session(&app, utf8(&body(raw)?)?, Role::Viewer).await?;
-    Ok(sdp_created(format!("/whep/{id}"), answer))
+    let opened = open_session(&app, utf8(&body(raw)?)?, Role::Viewer).await?;
+    Ok(sdp_created(format!("/whep/{}", opened.id), opened))
 }
 
-async fn find(app: &AppState, id: &str) -> Result<rtc::PeerHandle, ApiError> {
+/// The session a `Location` names; any malformed id (bad hex, bad UTF-8) is a 404.
+async fn find(app: &AppState, id: Result<Path<String>, PathRejection>) -> Result<rtc::PeerHandle, ApiError> {
+    let id = id.map(|Path(id)| id).unwrap_or_default();
     let not_found = || ApiError::NotFound(id.chars().take(64).collect());
-    let id = SessionId::parse(id).ok_or_else(not_found)?;
+    let id = SessionId::parse(&id).ok_or_else(not_found)?;
     app.sessions.get(&id).await.ok_or_else(not_found)
 }
 
-/// `PATCH /whep/{id}`: trickled ICE candidates.
+/// `PATCH` on a session's `Location`: trickled ICE candidates (RFC 9725 §4.3.1). An
+/// `If-Match` must name the session's ETag (or `*`); a new ICE username fragment (an ICE
+/// restart) is refused with 422.
 pub async fn trickle(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -132,16 +175,25 @@ pub async fn trickle(
     if kind != TRICKLE {
         return Err(ApiError::UnsupportedMediaType(kind, TRICKLE));
     }
-    let peer = find(&app, &id).await?;
+    let peer = find(&app, id).await?;
+    if let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+        && given.trim() != "*"
+        && given.trim() != &*peer.etag
+    {
+        return Err(ApiError::PreconditionFailed {
+            given: given.trim().into(),
+            current: peer.etag.to_string(),
+        });
+    }
     peer.add_trickle(&utf8(&body(raw)?)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /whep/{id}` and `DELETE /api/sessions/{id}`: ends a session.
+/// `DELETE` on a session's `Location` (`/whep/{id}` or `/api/sessions/{id}`): ends it.
 pub async fn end_session(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    find(&app, &id).await?.close();
+    find(&app, id).await?.close();
     Ok(StatusCode::OK)
 }

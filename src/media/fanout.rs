@@ -15,13 +15,13 @@
 //! which the throttle then allows at once. The encoder's key-frame rate never rises.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, watch};
 
-use super::{Codec, EncodedFrame};
+use super::{Codec, EncodedFrame, H264Profile};
 
 /// Frames a viewer may fall behind before it skips ahead (~2 s of video at 30 fps).
 pub const FEED_CAPACITY: usize = 64;
@@ -82,6 +82,9 @@ pub struct Feed {
     /// the same cut: a joiner gets the kept frames and then exactly the frames after them.
     /// Held only to push or copy a few `Bytes` handles.
     replay: Mutex<Replay>,
+    /// The H.264 profile of the last key frame's SPS (`idc << 16 | constraints << 8 |
+    /// level`), 0 before the first.
+    profile: AtomicU32,
     pub stats: FeedStats,
 }
 
@@ -93,12 +96,20 @@ impl Feed {
             keyframe_wanted: Notify::new(),
             subscribers: watch::Sender::new(0),
             replay: Mutex::new(Replay::default()),
+            profile: AtomicU32::new(0),
             stats: FeedStats::default(),
         })
     }
 
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// The H.264 profile the stream really has (from its SPS), once a key frame was seen.
+    pub fn h264_profile(&self) -> Option<H264Profile> {
+        let packed = self.profile.load(Ordering::Relaxed);
+        let [_, idc, constraints, level] = packed.to_be_bytes();
+        (packed != 0).then_some(H264Profile { idc, constraints, level })
     }
 
     /// Called on the streaming thread: never blocks on a viewer. Having no viewers is not
@@ -108,6 +119,13 @@ impl Feed {
         self.stats.bytes.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
         if frame.keyframe {
             self.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+        }
+        if frame.keyframe
+            && self.codec == Codec::H264
+            && let Some(p) = H264Profile::from_sps(&frame.data)
+        {
+            let packed = u32::from(p.idc) << 16 | u32::from(p.constraints) << 8 | u32::from(p.level);
+            self.profile.store(packed, Ordering::Relaxed);
         }
         if self.codec == Codec::Opus {
             let _no_viewers = self.frames.send(frame);

@@ -24,6 +24,7 @@ pub mod encoder;
 mod failures;
 pub mod fanout;
 mod framerate;
+pub mod h264;
 mod keyframe;
 mod meter;
 pub mod pipeline;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use fanout::{Feed, FeedStats, Subscription};
+pub use h264::H264Profile;
 pub use pipeline::MediaHub;
 pub use source::{AudioSource, VideoSource};
 pub use status::{PipelineState, PipelineStatus};

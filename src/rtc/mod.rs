@@ -11,6 +11,7 @@
 pub mod offer;
 pub mod peer;
 pub mod pump;
+pub mod trickle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +32,11 @@ use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RTPCodecType,
 };
 
-pub use peer::{PeerHandle, PeerState, SessionStats};
+pub use offer::Sendable;
+pub use peer::{AnswerOptions, PeerHandle, PeerState, SessionStats};
 
 use crate::media::Codec;
+use offer::{Chosen, OfferInfo};
 
 /// The RTP header extension that tells the browser how long it may hold frames back.
 const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
@@ -47,6 +50,10 @@ pub enum RtcError {
     /// The client's SDP cannot be used (a 400 for the HTTP layer).
     #[error("{problem}")]
     BadOffer { problem: String, hint: String },
+    /// A trickle `PATCH` with a new ICE username fragment (a 422: robocast does not restart
+    /// ICE in place, a new offer does the same).
+    #[error("ICE restarts are not supported")]
+    IceRestart,
     /// A failure on our side (a 500).
     #[error("WebRTC: {0}")]
     Internal(String),
@@ -101,9 +108,11 @@ impl IceServer {
     }
 }
 
-/// The shared webrtc-rs API object and the ICE servers every peer uses.
+/// What every session's webrtc-rs API is built from: ICE servers and settings. Each
+/// session gets an API of its own whose media engine holds exactly the codecs chosen from
+/// its offer (see [`offer`]), with the browser's payload types and parameters.
 pub struct Engine {
-    api: API,
+    settings: SettingEngine,
     ice_servers: Vec<IceServer>,
 }
 
@@ -118,31 +127,21 @@ fn video_feedback() -> Vec<RTCPFeedback> {
         .collect()
 }
 
-/// The capability robocast sends for `codec`. H.264 is constrained baseline, level 3.1,
-/// packetization mode 1: what every browser decodes.
-pub(crate) fn capability(codec: Codec) -> RTCRtpCodecCapability {
-    match codec {
-        Codec::H264 => RTCRtpCodecCapability {
-            mime_type: MIME_TYPE_H264.into(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
-            rtcp_feedback: video_feedback(),
-        },
-        Codec::Vp8 => RTCRtpCodecCapability {
-            mime_type: MIME_TYPE_VP8.into(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: String::new(),
-            rtcp_feedback: video_feedback(),
-        },
-        Codec::Opus => RTCRtpCodecCapability {
-            mime_type: MIME_TYPE_OPUS.into(),
-            clock_rate: 48_000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-            rtcp_feedback: vec![RTCPFeedback { typ: "transport-cc".into(), parameter: String::new() }],
-        },
+/// The capability robocast sends for a codec chosen from an offer.
+pub(crate) fn capability(chosen: &Chosen) -> RTCRtpCodecCapability {
+    let (mime_type, rtcp_feedback) = match chosen.codec {
+        Codec::H264 => (MIME_TYPE_H264, video_feedback()),
+        Codec::Vp8 => (MIME_TYPE_VP8, video_feedback()),
+        Codec::Opus => {
+            (MIME_TYPE_OPUS, vec![RTCPFeedback { typ: "transport-cc".into(), parameter: String::new() }])
+        }
+    };
+    RTCRtpCodecCapability {
+        mime_type: mime_type.into(),
+        clock_rate: chosen.clock_rate,
+        channels: if chosen.codec == Codec::Opus { chosen.channels } else { 0 },
+        sdp_fmtp_line: chosen.fmtp.clone(),
+        rtcp_feedback,
     }
 }
 
@@ -165,20 +164,48 @@ fn interceptors(media: &mut MediaEngine) -> Result<Registry, RtcError> {
     configure_twcc_receiver_only(registry, media).map_err(RtcError::internal)
 }
 
+/// ICE consent: robocast pings the browser every 500 ms and hears it (pings, answers,
+/// RTCP) at least as often; after 1.5 s of silence the link is `disconnected`, 0.5 s
+/// later `failed` and the session ends, so a viewer that vanished (closed laptop, lost
+/// Wi-Fi) gives its slot back and stops costing frames within about 2 s.
+const ICE_KEEPALIVE: Duration = Duration::from_millis(500);
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
+const ICE_FAILED_AFTER_DISCONNECTED: Duration = Duration::from_millis(500);
+
 impl Engine {
     pub fn new(ice_servers: &[String]) -> Result<Arc<Engine>, RtcError> {
         let ice_servers = ice_servers
             .iter()
             .map(|url| IceServer::parse(url).map_err(RtcError::Internal))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut settings = SettingEngine::default();
+        // Loopback candidates let a browser on the robot itself (and the tests) connect;
+        // mDNS is off because a robot on a closed network gains nothing from it and the
+        // browser's mDNS names still connect through peer-reflexive candidates.
+        settings.set_include_loopback_candidate(true);
+        settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+        settings.set_ice_timeouts(
+            Some(ICE_DISCONNECTED_AFTER),
+            Some(ICE_FAILED_AFTER_DISCONNECTED),
+            Some(ICE_KEEPALIVE),
+        );
+        Ok(Arc::new(Engine { settings, ice_servers }))
+    }
+
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+
+    /// A webrtc-rs API whose media engine has exactly the offer's chosen codecs.
+    pub(crate) fn api_for(&self, info: &OfferInfo) -> Result<API, RtcError> {
         let mut media = MediaEngine::default();
-        for (codec, payload_type, kind) in [
-            (Codec::H264, 102, RTPCodecType::Video),
-            (Codec::Vp8, 96, RTPCodecType::Video),
-            (Codec::Opus, 111, RTPCodecType::Audio),
-        ] {
-            let parameters =
-                RTCRtpCodecParameters { capability: capability(codec), payload_type, ..Default::default() };
+        for (chosen, kind) in [(&info.video, RTPCodecType::Video), (&info.audio, RTPCodecType::Audio)] {
+            let Some(chosen) = chosen else { continue };
+            let parameters = RTCRtpCodecParameters {
+                capability: capability(chosen),
+                payload_type: chosen.payload_type,
+                ..Default::default()
+            };
             media.register_codec(parameters, kind).map_err(RtcError::internal)?;
         }
         // Frames are to be shown as soon as they are decoded: see `pump::send_frames`.
@@ -187,28 +214,11 @@ impl Engine {
             .register_header_extension(playout_delay, RTPCodecType::Video, None)
             .map_err(RtcError::internal)?;
         let interceptors = interceptors(&mut media)?;
-        let mut settings = SettingEngine::default();
-        // Loopback candidates let a browser on the robot itself (and the tests) connect;
-        // mDNS is off because a robot on a closed network gains nothing from it and the
-        // browser's mDNS names still connect through peer-reflexive candidates.
-        settings.set_include_loopback_candidate(true);
-        settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-        // A viewer that vanishes frees its slot in ~10 s instead of webrtc-rs's 25 s default.
-        settings.set_ice_timeouts(
-            Some(Duration::from_secs(4)),
-            Some(Duration::from_secs(10)),
-            Some(Duration::from_secs(1)),
-        );
-        let api = APIBuilder::new()
+        Ok(APIBuilder::new()
             .with_media_engine(media)
             .with_interceptor_registry(interceptors)
-            .with_setting_engine(settings)
-            .build();
-        Ok(Arc::new(Engine { api, ice_servers }))
-    }
-
-    pub fn ice_servers(&self) -> &[IceServer] {
-        &self.ice_servers
+            .with_setting_engine(self.settings.clone())
+            .build())
     }
 }
 

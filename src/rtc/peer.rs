@@ -18,7 +18,7 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 use super::offer::{Offer, OfferInfo};
-use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump};
+use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump, trickle};
 use crate::media::{Codec, Feed, MediaHub};
 
 /// A client that got its answer but never connects (it vanished, or UDP is blocked)
@@ -68,6 +68,13 @@ pub struct PeerHandle {
     state: watch::Receiver<PeerState>,
     pub stats: Arc<SessionStats>,
     pub video_codec: Option<Codec>,
+    /// The offer's media sections (`a=mid`, in order) and ICE username fragment, for
+    /// trickled candidates.
+    mids: Arc<Vec<String>>,
+    ice_ufrag: Option<Arc<str>>,
+    /// The WHIP/WHEP entity tag of the session's ICE state (robocast's ICE username
+    /// fragment, quoted); a PATCH with another `If-Match` gets 412.
+    pub etag: Arc<str>,
 }
 
 impl PeerHandle {
@@ -85,30 +92,34 @@ impl PeerHandle {
         self.cancel.cancelled().await;
     }
 
-    /// Adds trickled candidates from a WHEP/WHIP PATCH body (`application/trickle-ice-sdpfrag`).
-    /// Returns how many candidates were added.
+    /// Adds trickled candidates from a WHEP/WHIP PATCH body (`application/trickle-ice-sdpfrag`),
+    /// each to the media section its `a=mid` names. Returns how many were added.
     pub async fn add_trickle(&self, fragment: &str) -> Result<usize, RtcError> {
-        let mut mid = None;
-        let mut added = 0;
-        for line in fragment.lines().map(str::trim) {
-            if let Some(value) = line.strip_prefix("a=mid:") {
-                mid = Some(value.to_owned());
-            } else if let Some(candidate) = line.strip_prefix("a=").filter(|l| l.starts_with("candidate:")) {
-                let init = RTCIceCandidateInit {
-                    candidate: candidate.to_owned(),
-                    sdp_mid: mid.clone().or(Some("0".into())),
-                    sdp_mline_index: Some(0),
-                    username_fragment: None,
-                };
-                self.pc.add_ice_candidate(init).await.map_err(|e| RtcError::BadOffer {
-                    problem: format!("bad candidate `{candidate}`: {e}"),
-                    hint: "send lines like a=candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host".into(),
-                })?;
-                added += 1;
-            }
+        let candidates = trickle::parse(fragment, &self.mids, self.ice_ufrag.as_deref())?;
+        let added = candidates.len();
+        for candidate in candidates {
+            let init = RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: Some(candidate.mid),
+                sdp_mline_index: Some(candidate.mline_index),
+                username_fragment: None,
+            };
+            let line = init.candidate.clone();
+            self.pc.add_ice_candidate(init).await.map_err(|e| RtcError::BadOffer {
+                problem: format!("bad candidate `{line}`: {e}"),
+                hint: "send lines like a=candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host".into(),
+            })?;
         }
         Ok(added)
     }
+}
+
+/// How a session's tracks are grouped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AnswerOptions {
+    /// Audio and video in one stream (one CNAME): the browser lip-syncs them, holding the
+    /// video back to the audio's jitter buffer. Off by default: each plays at once.
+    pub lip_sync: bool,
 }
 
 /// Answers a checked offer and starts the session; it ends when `parent` is cancelled,
@@ -119,6 +130,7 @@ pub async fn answer(
     hub: &MediaHub,
     parent: &CancellationToken,
     span: tracing::Span,
+    options: AnswerOptions,
 ) -> Result<(String, PeerHandle), RtcError> {
     let Offer { sdp, info } = offer;
     let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
@@ -130,17 +142,19 @@ pub async fn answer(
         ice_servers: engine.ice_servers.iter().map(|s| s.to_webrtc()).collect(),
         ..Default::default()
     };
-    let pc = Arc::new(engine.api.new_peer_connection(config).await.map_err(RtcError::internal)?);
+    let api = engine.api_for(&info)?;
+    let pc = Arc::new(api.new_peer_connection(config).await.map_err(RtcError::internal)?);
     let stats = Arc::new(SessionStats::default());
     let built = async {
         // Tracks first: set_remote_description then pairs each offered m-line with a
         // local transceiver of its kind (webrtc-rs 0.17 does not attach a later
         // add_track to a transceiver the offer created).
-        let tracks = add_tracks(&pc, &info, hub, &stats).await?;
+        let tracks = add_tracks(&pc, &info, hub, &stats, options).await?;
         pc.set_remote_description(description).await.map_err(bad_offer)?;
         let answer = pc.create_answer(None).await.map_err(bad_offer)?;
         let mut gathered = pc.gathering_complete_promise().await;
-        pc.set_local_description(answer).await.map_err(RtcError::internal)?;
+        // The codecs were chosen from the offer, so what fails here is the offer's doing.
+        pc.set_local_description(answer).await.map_err(bad_offer)?;
         if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await.is_err() {
             tracing::debug!(
                 "ICE gathering still running after {GATHER_TIMEOUT:?}; answering with what we have"
@@ -168,9 +182,18 @@ pub async fn answer(
         state: state_rx,
         stats,
         video_codec: tracks.iter().map(|t| t.feed.codec()).find(|&c| c != Codec::Opus),
+        mids: Arc::new(info.mids),
+        ice_ufrag: info.ice_ufrag.map(Arc::from),
+        etag: Arc::from(etag(&answer)),
     };
     tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
     Ok((answer, handle))
+}
+
+/// The entity tag of an answer's ICE state: `"<ice-ufrag>"`.
+fn etag(answer: &str) -> String {
+    let ufrag = answer.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:")).unwrap_or("robocast");
+    format!("\"{}\"", ufrag.trim())
 }
 
 /// A track robocast sends, with the feed that fills it.
@@ -184,20 +207,21 @@ async fn add_tracks(
     info: &OfferInfo,
     hub: &MediaHub,
     stats: &Arc<SessionStats>,
+    options: AnswerOptions,
 ) -> Result<Vec<OutTrack>, RtcError> {
-    let video = match info.video {
-        Some(Codec::Vp8) => hub.vp8.clone(),
-        Some(_) => hub.h264.clone(),
-        None => None,
-    };
-    let audio = hub.audio.clone().filter(|_| info.audio);
+    let video = info.video.as_ref().and_then(|chosen| {
+        let feed = if chosen.codec == Codec::Vp8 { hub.vp8.clone() } else { hub.h264.clone() };
+        Some((feed?, chosen))
+    });
+    let audio = info.audio.as_ref().and_then(|chosen| Some((hub.audio.clone()?, chosen)));
     let mut tracks = Vec::new();
-    for (feed, kind) in [(video, "video"), (audio, "audio")] {
-        let Some(feed) = feed else { continue };
-        // Separate stream ids: the browser would otherwise hold video back to lip-sync it
-        // with audio, and the audio jitter buffer is the slower of the two.
-        let stream = format!("robocast-{kind}");
-        let track = Arc::new(TrackLocalStaticSample::new(capability(feed.codec()), kind.into(), stream));
+    for ((feed, chosen), kind) in
+        [(video, "video"), (audio, "audio")].into_iter().filter_map(|(t, k)| Some((t?, k)))
+    {
+        // Separate stream ids by default: the browser would otherwise hold video back to
+        // lip-sync it with audio, and the audio jitter buffer is the slower of the two.
+        let stream = if options.lip_sync { "robocast".to_owned() } else { format!("robocast-{kind}") };
+        let track = Arc::new(TrackLocalStaticSample::new(capability(chosen), kind.into(), stream));
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
             .await

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod clients;
 pub mod http;
 pub mod screen;
 pub mod viewer;
