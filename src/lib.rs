@@ -107,9 +107,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     };
     let app = http::router(state);
     let stop = cancel.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
-    });
+    let server = tokio::spawn(http::serve(listener, app, stop));
     tracing::info!(%addr, "robocast listening: open http://{}/", display_addr(addr));
     Ok(Running { addr, cancel, server, hub })
 }

@@ -7,6 +7,10 @@ mod api;
 mod assets;
 pub mod error;
 mod offer;
+mod serve;
+mod wire;
+
+pub use serve::serve;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -29,19 +29,37 @@ pub async fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let mut stream = TcpStream::connect(addr).await.expect("connect to robocast");
+    let headers: Vec<(&str, &str)> = content_type.map(|c| ("Content-Type", c)).into_iter().collect();
+    request_with(addr, method, path, &headers, body).await
+}
+
+/// A request with any headers (besides Host, Connection: close and Content-Length).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(content_type) = content_type {
-        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    // The server may answer (413) and close before it has read a large body: a failed
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes).await
+}
+
+/// Sends `bytes` as they are (any malformed request) and reads the whole response.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connect to robocast");
+    // The server may answer (413, 431) and close before it has read everything: a failed
     // write is fine as long as the response arrives.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body).await;
+    let _ = stream.write_all(bytes).await;
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
     parse(&raw)

@@ -126,6 +126,8 @@ pub struct Viewer {
     pub received: Arc<Received>,
     /// The `Location` of the session (SDP signalling) or `/api/sessions/<id>` (JSON).
     pub location: String,
+    /// The ETag robocast gave with the answer.
+    pub etag: Option<String>,
     /// When the offer was sent.
     pub offered_at: Instant,
 }
@@ -194,10 +196,10 @@ impl Viewer {
             Box::pin(async {})
         }));
         let offered_at = Instant::now();
-        let (answer, location) = signal(addr, options.signalling, &sdp).await;
+        let (answer, location, etag) = signal(addr, options.signalling, &sdp).await;
         let answer = RTCSessionDescription::answer(answer).expect("answer parses");
         pc.set_remote_description(answer).await.expect("answer accepted");
-        Viewer { pc, received, location, offered_at }
+        Viewer { pc, received, location, etag, offered_at }
     }
 
     /// Counts frames over `window` after the first one: frames per second.
@@ -212,10 +214,16 @@ impl Viewer {
     pub async fn close(&self) {
         let _ = self.pc.close().await;
     }
+
+    /// This viewer's ICE username fragment, as its offer gave it.
+    pub async fn ice_ufrag(&self) -> String {
+        let local = self.pc.local_description().await.expect("local description").sdp;
+        local.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).expect("an ice-ufrag").trim().to_owned()
+    }
 }
 
-/// Sends the offer the chosen way; returns the answer SDP and the session's location.
-async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String, String) {
+/// Sends the offer the chosen way; returns the answer SDP, the session's location and ETag.
+async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String, String, Option<String>) {
     let response = match signalling {
         Signalling::Json => {
             let body = serde_json::json!({ "sdp": sdp, "type": "offer" }).to_string();
@@ -229,12 +237,18 @@ async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String,
         let json = response.json();
         assert_eq!(json["type"], "answer");
         let session = json["session"].as_str().expect("session id");
-        return (json["sdp"].as_str().expect("answer sdp").to_owned(), format!("/api/sessions/{session}"));
+        let etag = response.header("etag").map(str::to_owned);
+        return (
+            json["sdp"].as_str().expect("answer sdp").to_owned(),
+            format!("/api/sessions/{session}"),
+            etag,
+        );
     }
     assert_eq!(response.status, 201, "{}", response.body);
     assert_eq!(response.header("content-type"), Some("application/sdp"));
     let location = response.header("location").expect("Location header").to_owned();
-    (response.body, location)
+    let etag = response.header("etag").map(str::to_owned);
+    (response.body, location, etag)
 }
 
 async fn read_track(track: Arc<TrackRemote>, received: Arc<Received>, decode: bool) {
