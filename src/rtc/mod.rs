@@ -164,13 +164,15 @@ fn interceptors(media: &mut MediaEngine) -> Result<Registry, RtcError> {
     configure_twcc_receiver_only(registry, media).map_err(RtcError::internal)
 }
 
-/// ICE consent: robocast pings the browser every 500 ms and hears it (pings, answers,
-/// RTCP) at least as often; after 1.5 s of silence the link is `disconnected`, 0.5 s
-/// later `failed` and the session ends, so a viewer that vanished (closed laptop, lost
-/// Wi-Fi) gives its slot back and stops costing frames within about 2 s.
+/// ICE consent: robocast pings the browser every 500 ms and hears it (answers, its own
+/// pings, RTCP) at least as often. After 1.5 s of silence the link is `disconnected`; the
+/// session then ends if it stays so for [`peer::VANISHED_AFTER`], so a viewer that
+/// vanished (closed laptop, lost Wi-Fi) gives its slot back and stops costing frames in
+/// about 2 s. ICE's own `failed` comes later (5 s), which is also how long connectivity
+/// checks may take before a first connection (TURN over a slow link).
 const ICE_KEEPALIVE: Duration = Duration::from_millis(500);
 const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
-const ICE_FAILED_AFTER_DISCONNECTED: Duration = Duration::from_millis(500);
+const ICE_FAILED_AFTER_DISCONNECTED: Duration = Duration::from_millis(3500);
 
 impl Engine {
     pub fn new(ice_servers: &[String]) -> Result<Arc<Engine>, RtcError> {

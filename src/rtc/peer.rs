@@ -23,7 +23,11 @@ use crate::media::{Codec, Feed, MediaHub};
 
 /// A client that got its answer but never connects (it vanished, or UDP is blocked)
 /// gives its viewer slot back after this long.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected session whose link stays `disconnected` (nothing heard for 1.5 s) this
+/// much longer has vanished: it ends, its slot is freed and no more frames go to it.
+pub const VANISHED_AFTER: Duration = Duration::from_millis(500);
 
 /// Connection state as robocast reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -237,6 +241,30 @@ async fn add_tracks(
     Ok(tracks)
 }
 
+/// Resolves when a connected link has failed, closed, or stayed disconnected for
+/// [`VANISHED_AFTER`]; says which.
+async fn link_ended(state: &mut watch::Receiver<PeerState>) -> &'static str {
+    loop {
+        let now = match state.wait_for(|s| !matches!(s, PeerState::Connected)).await {
+            Ok(s) => *s,
+            Err(_) => return "link gone",
+        };
+        match now {
+            PeerState::Disconnected => {
+                let back =
+                    tokio::time::timeout(VANISHED_AFTER, state.wait_for(|s| *s != PeerState::Disconnected));
+                match back.await {
+                    Ok(Ok(s)) if *s == PeerState::Connected => continue,
+                    Ok(_) => {}
+                    Err(_) => return "vanished (nothing heard for 2 s)",
+                }
+            }
+            PeerState::Closed => return "closed the connection",
+            _ => return "link failed",
+        }
+    }
+}
+
 /// Waits for the connection, runs the pumps, and closes everything at the end.
 async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
     let mut state = handle.state.clone();
@@ -261,9 +289,7 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
         }
         tokio::select! {
             _ = handle.cancel.cancelled() => {}
-            s = state.wait_for(|s| matches!(s, PeerState::Failed | PeerState::Closed)) => {
-                tracing::info!(state = ?s.as_deref().ok(), "viewer link ended");
-            }
+            ended = link_ended(&mut state) => tracing::info!("viewer {ended}"),
         }
     }
     handle.cancel.cancel();

@@ -50,7 +50,14 @@ pub struct ViewerOptions {
     pub read: bool,
     /// Offer VP8 only, like a browser without H.264.
     pub vp8_only: bool,
+    /// The H.264 format parameters offered (a browser's, by default).
+    pub h264_fmtp: &'static str,
+    /// Offer VP8 besides H.264.
+    pub offer_vp8: bool,
 }
+
+/// What Chromium offers for its main H.264 payload type.
+pub const BROWSER_H264: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 
 impl ViewerOptions {
     /// Reassembles frames without decoding them: cheap, for many viewers at once.
@@ -61,7 +68,14 @@ impl ViewerOptions {
 
 impl Default for ViewerOptions {
     fn default() -> Self {
-        ViewerOptions { signalling: Signalling::Json, decode: true, read: true, vp8_only: false }
+        ViewerOptions {
+            signalling: Signalling::Json,
+            decode: true,
+            read: true,
+            vp8_only: false,
+            h264_fmtp: BROWSER_H264,
+            offer_vp8: true,
+        }
     }
 }
 
@@ -135,14 +149,12 @@ pub struct Viewer {
 /// A browser-like peer with recvonly audio and video transceivers and its offer SDP.
 pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) {
     let mut media = MediaEngine::default();
-    let mut codecs = vec![(MIME_TYPE_VP8, 96, "", RTPCodecType::Video)];
+    let mut codecs = Vec::new();
+    if options.offer_vp8 || options.vp8_only {
+        codecs.push((MIME_TYPE_VP8, 96, "", RTPCodecType::Video));
+    }
     if !options.vp8_only {
-        codecs.push((
-            MIME_TYPE_H264,
-            102,
-            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-            RTPCodecType::Video,
-        ));
+        codecs.push((MIME_TYPE_H264, 102, options.h264_fmtp, RTPCodecType::Video));
     }
     codecs.push((MIME_TYPE_OPUS, 111, "minptime=10;useinbandfec=1", RTPCodecType::Audio));
     for (mime, payload_type, fmtp, kind) in codecs {
