@@ -1,6 +1,7 @@
-// The robocast robot page: connect on load, show the robot's video and sound, the
-// connection state with reasons, live stats and fullscreen. All WebRTC work lives in
-// robocast.js; this file only wires the client to the DOM.
+// The robocast robot page: connect on load, show the robot's video and sound, say what is
+// wrong when the picture is not live (the connection, or the robot's own health), live
+// stats and fullscreen. All WebRTC work lives in robocast.js; this file only wires the
+// client to the DOM.
 
 import { RobocastClient } from './robocast.js';
 
@@ -8,6 +9,8 @@ const $ = (id) => document.getElementById(id);
 const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 const video = $('video');
 const stage = $('stage');
+const statusLine = $('status');
+const overlay = $('overlay');
 const soundButton = $('sound');
 const statsPanel = $('stats');
 
@@ -26,7 +29,9 @@ client.addEventListener('track', () => {
   video.play().catch(() => {});
 });
 
-// --- sound: browsers only autoplay muted, so the first click unlocks audio -------------
+// --- sound: browsers only autoplay muted, so the first tap unlocks audio ---------------
+// The button lives in the controls, never over the picture: it can neither hide a black
+// screen's explanation nor catch the double-click that toggles fullscreen.
 
 let soundUnlocked = false;
 
@@ -55,12 +60,13 @@ video.addEventListener('volumechange', () => renderSound());
 function renderSound() {
   const audible = soundUnlocked && !video.muted;
   soundButton.classList.toggle('locked', !soundUnlocked);
-  soundButton.textContent = !soundUnlocked ? 'Click to unmute' : audible ? 'Mute' : 'Unmute';
+  soundButton.querySelector('.label').textContent = audible ? 'Mute' : 'Unmute';
+  soundButton.querySelector('use').setAttribute('href', audible ? '#i-sound-on' : '#i-sound-off');
   soundButton.setAttribute('aria-pressed', String(audible));
   soundButton.title = audible ? 'Mute the robot' : 'Hear the robot';
 }
 
-// --- connection state ------------------------------------------------------------------
+// --- what the page says: the connection, then whether media really arrives -----------
 
 const STATE_TEXT = {
   connecting: 'Connecting…',
@@ -70,27 +76,53 @@ const STATE_TEXT = {
   closed: 'Disconnected',
 };
 
-client.addEventListener('statechange', renderState);
+client.addEventListener('statechange', render);
+client.addEventListener('health', render);
 
-function renderState() {
-  const { state, lastError, lastHint, retryInMs } = client;
-  const label = STATE_TEXT[state] || state;
-  $('status').dataset.state = state;
-  stage.dataset.state = state;
-  $('state-text').textContent = label;
+/** The status line's words and the card over the picture: {status, title, error, hint}. */
+function describe() {
+  const { state, lastError, lastHint, retryInMs, health } = client;
+  if (state !== 'connected') {
+    let title = STATE_TEXT[state] || state;
+    if (state === 'reconnecting' && retryInMs) title = `Reconnecting in ${Math.round(retryInMs / 1000)} s…`;
+    const error = lastError ? capitalise(lastError) : '';
+    const status = lastError ? `${title.replace(/…$/, '')}: ${lastError}` : title;
+    return { status, title, error, hint: capitalise(lastHint) };
+  }
+  const media = health.media === 'audio' ? 'sound' : 'picture';
+  switch (health.cause) {
+    case 'ok':
+      if (health.media === 'video') return { status: 'Live' };
+      if (health.media === 'audio') {
+        return { status: 'Live, sound only', title: 'Sound only', error: 'This robot sends no picture.' };
+      }
+      return { status: 'Connected' }; // nothing to watch: a data-only connection
+    case 'starting':
+      return { status: `Connected, waiting for the ${media}…`, title: `Waiting for the ${media}…` };
+    default: { // 'stalled', 'source', 'network'
+      const nothing = `No ${media}`;
+      return { status: `${nothing}: ${health.problem}`, title: nothing,
+        error: capitalise(health.problem), hint: capitalise(health.hint) };
+    }
+  }
+}
 
-  // The overlay over the (possibly frozen) video says why it is not live, where the eye is.
-  let overlay = label;
-  if (state === 'reconnecting' && retryInMs) overlay = `Reconnecting in ${Math.round(retryInMs / 1000)} s…`;
-  if (lastError && state !== 'connected') overlay += `\n${capitalise(lastError)}`;
-  $('overlay').textContent = overlay;
+function render() {
+  const { state, health } = client;
+  const text = describe();
+  for (const el of [statusLine, stage]) {
+    el.dataset.state = state;
+    el.dataset.health = health.cause;
+    el.dataset.media = health.media || '';
+  }
+  $('state-text').textContent = text.status;
+  statusLine.title = [text.status, text.hint].filter(Boolean).join('\n');
 
-  const problem = $('problem');
-  const showProblem = (state === 'reconnecting' || state === 'failed') && !!lastError;
-  problem.hidden = !showProblem;
-  problem.dataset.state = state;
-  $('error').textContent = showProblem ? capitalise(lastError) : '';
-  $('hint').textContent = showProblem ? lastHint : '';
+  // The card over the (frozen, black or absent) picture says why it is not live.
+  overlay.hidden = !text.title;
+  $('overlay-title').textContent = text.title || '';
+  $('error').textContent = text.error || '';
+  $('hint').textContent = text.hint || '';
 
   $('retry').hidden = !(state === 'reconnecting' || state === 'failed' || state === 'closed');
   if (state !== 'connected') renderStats(null); // so a new connection never shows old numbers
@@ -120,8 +152,8 @@ $('stats-toggle').addEventListener('click', (e) => {
 
 const fullscreenButton = $('fullscreen');
 const fullscreenElement = () => document.fullscreenElement || document.webkitFullscreenElement;
-// The stage goes fullscreen so the overlays come along; iPhone Safari can only put a
-// <video> itself in fullscreen, with its native controls.
+// The stage goes fullscreen so the status, the card and the controls come along; iPhone
+// Safari can only put a <video> itself in fullscreen, with its native controls.
 const canFullscreen = !!(stage.requestFullscreen || stage.webkitRequestFullscreen || video.webkitEnterFullscreen);
 fullscreenButton.hidden = !canFullscreen;
 
@@ -130,7 +162,7 @@ function toggleFullscreen() {
     const exit = document.exitFullscreen || document.webkitExitFullscreen;
     Promise.resolve(exit.call(document)).catch(() => {});
   } else if (stage.requestFullscreen) {
-    Promise.resolve(stage.requestFullscreen()).catch(() => {});
+    Promise.resolve(stage.requestFullscreen({ navigationUI: 'hide' })).catch(() => {});
   } else if (stage.webkitRequestFullscreen) {
     stage.webkitRequestFullscreen();
   } else if (video.webkitEnterFullscreen) {
@@ -139,11 +171,15 @@ function toggleFullscreen() {
 }
 
 function renderFullscreen() {
-  fullscreenButton.textContent = fullscreenElement() ? 'Exit fullscreen' : 'Fullscreen';
+  const on = !!fullscreenElement();
+  fullscreenButton.querySelector('.label').textContent = on ? 'Exit fullscreen' : 'Fullscreen';
+  fullscreenButton.querySelector('use').setAttribute('href', on ? '#i-exit' : '#i-enter');
+  fullscreenButton.setAttribute('aria-label', on ? 'Exit fullscreen' : 'Fullscreen');
 }
 
 fullscreenButton.addEventListener('click', toggleFullscreen);
-video.addEventListener('dblclick', toggleFullscreen);
+// Anywhere on the picture, problems included: the card lets clicks through.
+$('screen').addEventListener('dblclick', toggleFullscreen);
 document.addEventListener('fullscreenchange', renderFullscreen);
 document.addEventListener('webkitfullscreenchange', renderFullscreen);
 
@@ -154,4 +190,4 @@ renderStats(null);
 // The promise only reports the first outcome; the status line shows every change, and
 // the client reconnects by itself (and ends the session on pagehide).
 client.connect().catch(() => {});
-renderState();
+render();

@@ -9,6 +9,7 @@
  *     const robot = new RobocastClient();     // or { base: 'https://robot.local:8443' }
  *     robot.addEventListener('track', () => { v.srcObject = robot.remoteStream; });
  *     robot.addEventListener('statechange', () => console.log(robot.state, robot.lastError));
+ *     robot.addEventListener('health', (e) => console.log(e.detail.ok ? 'live' : e.detail.problem));
  *     robot.addEventListener('stats', (e) => console.log(e.detail.fps, 'fps'));
  *     robot.addEventListener('message', (e) => console.log('robot says', e.detail));
  *     robot.connect().catch(() => {});        // reconnects by itself; send({...}) drives
@@ -23,9 +24,24 @@
  * `state` ('connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed'; 'closed'
  * also before connect()), `lastError` / `lastHint` (why we are not connected, '' once
  * connected), `retryInMs`, `remoteStream` (MediaStream of the robot's tracks, a new one
- * per connection), `session` (server session id), `stats` (last stats sample), `canSend`.
+ * per connection), `session` (server session id), `stats` (last stats sample), `canSend`,
+ * `health` (below).
+ *
+ * `health` {ok, cause, problem, hint, media} says whether the robot's media is really
+ * arriving, which 'connected' alone does not: a connection can stay up over a frozen or
+ * black picture. `media` is what is watched: 'video' (frames decoded), 'audio' (packets,
+ * when the robot sends no video: that is not an error) or null (nothing to watch).
+ * `ok` is true only while 'connected' and new media arrived within the last second.
+ * `cause`: 'ok'; 'connection' (not 'connected': problem and hint are lastError and
+ * lastHint); 'starting' (connected, nothing arrived yet); 'stalled' (nothing new for a
+ * second, asking the robot's /api/status why); 'source' (the robot says its source is
+ * down: problem is its error, hint what the robot's owner can do); 'network' (the robot
+ * says its source runs, yet nothing arrives). A robot that does not answer /api/status
+ * is a lost connection: the client reconnects, with lastError 'the robot is not
+ * answering'. When media comes back, health returns to ok by itself.
  *
  * Events (CustomEvent, payload in `detail`): `statechange` {state, error, hint, retryInMs},
+ * `health` (a copy of `health`, on every change),
  * `track` {track, streams, stream}, `stats` {width, height, fps, bitrateKbps, rttMs,
  * packetsLost, lossPercent, framesDecoded, audioLevel?}, `message` (parsed JSON from the
  * robot's `state` channel), `channel` {label, open}.
@@ -49,6 +65,11 @@ const HTTP_TIMEOUT_MS = 10000;
 // accepts and then drops us at once is not hammered every second.
 const STABLE_MS = 10000;
 const STATS_INTERVAL_MS = 1000;
+const HEALTH_INTERVAL_MS = 250; // how often inbound media is counted (getStats is cheap)
+const STALL_MS = 1000; // nothing new for this long while 'connected': ask the robot why
+const STATUS_TIMEOUT_MS = 2000; // /api/status unanswered for this long: the robot is gone
+const STATUS_RECHECK_MS = 2000; // while media stays away, ask again this often
+const NOT_ANSWERING_HINT = 'It may be restarting, powered off or off the network; reconnecting.';
 
 /** An error with a hint for the user and whether retrying can help. */
 export class RobocastError extends Error {
@@ -72,6 +93,7 @@ export class RobocastClient extends EventTarget {
     this.state = 'closed';
     this.lastError = this.lastHint = '';
     this.retryInMs = 0;
+    this.health = { ok: false, cause: 'connection', problem: '', hint: '', media: null };
     this.remoteStream = typeof MediaStream === 'undefined' ? null : new MediaStream();
 
     // Every await in a connection attempt is followed by a check of this counter:
@@ -80,8 +102,12 @@ export class RobocastClient extends EventTarget {
     this._backoff = BACKOFF_MIN_MS;
     this._connectedAt = 0;
     this._channels = { control: null, state: null };
-    this._timers = { retry: null, disconnect: null, connect: null, stats: null };
+    this._timers = { retry: null, disconnect: null, connect: null, stats: null, health: null };
     this._abort = this._prevSample = null;
+    // Inbound media seen on the current connection: a count and when it last grew.
+    this._progress = { count: 0, at: 0 };
+    this._statusAskedAt = -Infinity;
+    this._asking = false;
 
     if (this.options.closeOnPageHide && typeof window !== 'undefined') {
       // pagehide fires on tab close, navigation and mobile tab discard, unlike unload.
@@ -109,7 +135,9 @@ export class RobocastClient extends EventTarget {
       this._connectedAt = 0;
       this._setState('connecting', '', '');
       clearInterval(this._timers.stats);
+      clearInterval(this._timers.health);
       this._timers.stats = setInterval(() => this._pollStats(), STATS_INTERVAL_MS);
+      this._timers.health = setInterval(() => this._pollHealth(), HEALTH_INTERVAL_MS);
       this._attempt();
     }
     return this._settled();
@@ -119,7 +147,8 @@ export class RobocastClient extends EventTarget {
   close() {
     this._teardown();
     clearInterval(this._timers.stats);
-    this._timers.stats = null;
+    clearInterval(this._timers.health);
+    this._timers.stats = this._timers.health = null;
     this._setState('closed', '', '');
   }
 
@@ -212,6 +241,7 @@ export class RobocastClient extends EventTarget {
     this.session = null;
     this._channels = { control: null, state: null };
     this._prevSample = this.stats = null; // stats describe the current connection only
+    this._asking = false;
   }
 
   _createPeer(iceServers, gen) {
@@ -334,9 +364,9 @@ export class RobocastClient extends EventTarget {
       const body = await res.json().catch(() => ({}));
       return { res, body: body && typeof body === 'object' ? body : {} };
     } catch (err) {
-      const why = err.name === 'AbortError' ? 'no reply' : err.message;
-      throw new RobocastError(`cannot reach the robocast server (${why})`,
-        { hint: 'The service may be restarting; retrying automatically.' });
+      // fetch's own TypeError texts ('Failed to fetch', ...) say nothing more than this.
+      const why = err.name === 'AbortError' ? ` (no reply within ${HTTP_TIMEOUT_MS / 1000} s)` : '';
+      throw new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT });
     } finally {
       clearTimeout(timer);
     }
@@ -379,14 +409,91 @@ export class RobocastClient extends EventTarget {
     this._emit('stats', stats);
   }
 
+  // --- health: is media really arriving? ----------------------------------------------
+
+  /** Counts inbound media; after STALL_MS without anything new, asks the robot why. */
+  async _pollHealth() {
+    const pc = this.pc;
+    const gen = this._gen;
+    const report = pc && this.state === 'connected' && await pc.getStats().catch(() => null);
+    if (!report || gen !== this._gen || this.state !== 'connected') return;
+    const media = watchedMedia(pc);
+    if (!media) return this._setHealth('ok', '', '', null);
+    const count = countInbound(report, media);
+    const now = performance.now();
+    if (count > this._progress.count) {
+      this._progress = { count, at: now };
+      return this._setHealth('ok', '', '', media);
+    }
+    if (now - this._progress.at < STALL_MS) return;
+    // Say so at once; what the robot answers refines it.
+    if (!['stalled', 'source', 'network'].includes(this.health.cause)) {
+      this._setHealth('stalled', `no new ${noun(media)} for over a second`, 'Asking the robot why…', media);
+    }
+    if (!this._asking && now - this._statusAskedAt >= STATUS_RECHECK_MS) this._askRobot(gen, media);
+  }
+
+  /** GET /api/status: no answer is a lost connection; a source not running is the reason. */
+  async _askRobot(gen, media) {
+    this._asking = true;
+    this._statusAskedAt = performance.now();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), STATUS_TIMEOUT_MS);
+    let res;
+    let body = {};
+    try {
+      res = await fetch(`${this.base}/api/status`, {
+        headers: { ...this.options.headers }, signal: abort.signal, cache: 'no-store',
+      });
+      body = await res.json().catch(() => ({}));
+    } catch (err) {
+      if (gen !== this._gen) return;
+      const why = err.name === 'AbortError' ? ` (no reply within ${STATUS_TIMEOUT_MS / 1000} s)` : '';
+      return this._retry(gen, new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT }));
+    } finally {
+      clearTimeout(timer);
+      if (gen === this._gen) this._asking = false;
+    }
+    // Media may have come back while we asked.
+    if (gen !== this._gen || this.state !== 'connected' || this.health.ok) return;
+    const pipelines = res.ok && Array.isArray(body?.pipelines) ? body.pipelines : [];
+    const down = pipelines.find((p) => p && p.kind === media && p.state !== 'running');
+    if (down) {
+      const what = `the robot's ${media} source is ${down.state === 'retrying' ? 'down' : down.state}`;
+      this._setHealth('source', down.error ? `${what}: ${down.error}` : what, down.hint || '', media);
+    } else {
+      this._setHealth('network', `no ${noun(media)} is arriving (the network may be dropping it)`,
+        'The robot is answering and its source is running. A weak Wi-Fi link or a firewall '
+        + 'that blocks UDP can do this; the picture resumes by itself when packets get through.',
+        media);
+    }
+  }
+
+  _setHealth(cause, problem, hint, media = this.health.media) {
+    const health = { ok: cause === 'ok', cause, problem, hint, media };
+    const h = this.health;
+    if (h.cause === cause && h.problem === problem && h.hint === hint && h.media === media) return;
+    this.health = health;
+    this._emit('health', { ...health });
+  }
+
   // --- helpers -------------------------------------------------------------------------
 
   _setState(state, error = this.lastError, hint = this.lastHint, retryInMs = 0) {
     const key = `${state}\n${error}\n${hint}\n${retryInMs}`;
     if (key === this._stateKey) return; // both ICE and connection events report 'connected'
     this._stateKey = key;
+    const wasConnected = this.state === 'connected';
     Object.assign(this, { state, lastError: error, lastHint: hint, retryInMs });
     this._emit('statechange', { state, error, hint, retryInMs });
+    if (state !== 'connected') {
+      this._setHealth('connection', error, hint, null);
+    } else if (!wasConnected) {
+      // Media counts start over with each connection; the first arrives within moments.
+      this._progress = { count: 0, at: performance.now() };
+      this._statusAskedAt = -Infinity;
+      this._setHealth('starting', '', '', this.pc ? watchedMedia(this.pc) : null);
+    }
   }
 
   _settled() {
@@ -461,6 +568,29 @@ function readSample(report) {
   s.rtt = ((pairId && report.get(pairId)) || pair)?.currentRoundTripTime;
   return s;
 }
+
+/**
+ * What shows that the robot's media arrives: video frames decoded, or audio packets when
+ * the robot sends no video (its answer leaves video out or inactive), or null.
+ */
+function watchedMedia(pc) {
+  const receives = (kind) => pc.getTransceivers().some((t) => t.receiver?.track?.kind === kind
+    && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv'));
+  if (receives('video')) return 'video';
+  return receives('audio') ? 'audio' : null;
+}
+
+/** Video frames decoded, or audio packets received, so far on this connection. */
+function countInbound(report, media) {
+  let count = 0;
+  report.forEach((r) => {
+    if (r.type !== 'inbound-rtp' || (r.kind || r.mediaType) !== media) return;
+    count += media === 'video' ? r.framesDecoded || 0 : r.packetsReceived || 0;
+  });
+  return count;
+}
+
+const noun = (media) => (media === 'video' ? 'picture' : 'sound');
 
 const round1 = (x) => Math.round(x * 10) / 10;
 
