@@ -17,20 +17,25 @@
 //!
 //! It prints a Markdown report and writes it between the result markers of BENCHMARKS.md.
 
+#[path = "viewers/churn.rs"]
+mod churn;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "viewers/daemon.rs"]
+mod daemon;
+#[path = "viewers/external.rs"]
+mod external;
 #[path = "viewers/report.rs"]
 mod report;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use common::browser::{Browser, Page};
 use common::http;
 use common::screen::{self, Seen};
 use common::viewer::{Viewer, ViewerOptions};
+use daemon::{Daemon, Sender, Source, Usage};
 use report::{Machine, Report, write_results};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -68,7 +73,6 @@ const FIRST_FRAME: &str = "window.__bench && window.__bench.firstFrameAfterOffer
 const PLAYING: &str = "window.robocast?.state === 'connected' && window.__bench?.firstFrame !== null";
 
 fn main() -> Result<()> {
-    // `cargo bench` passes `--bench`; there is nothing to choose.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,9 +81,40 @@ fn main() -> Result<()> {
     runtime.block_on(run())
 }
 
+/// `ROBOCAST_BENCH_QUICK=1`: a short run of each part that writes nothing, so CI can check
+/// the benchmark still runs.
+fn quick() -> bool {
+    std::env::var_os("ROBOCAST_BENCH_QUICK").is_some_and(|v| v == "1")
+}
+
+/// The parts to run: `cargo bench --bench viewers -- external churn` runs only those
+/// (`core` is the rest); no names (cargo passes `--bench`) runs them all.
+fn parts() -> Vec<String> {
+    let named: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if named.is_empty() { ["core", "external", "churn"].map(String::from).to_vec() } else { named }
+}
+
 async fn run() -> Result<()> {
     let began = Instant::now();
-    let daemon = Daemon::start(Sender::Robocast).await?;
+    let parts = parts();
+    if parts.iter().any(|p| p == "core") {
+        core().await?;
+    }
+    if parts.iter().any(|p| p == "external") {
+        external::run().await?;
+    }
+    if parts.iter().any(|p| p == "churn") {
+        churn::run().await?;
+    }
+    progress(&format!("done in {:.0} s", began.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// 0/1/4/16 webrtc-rs viewers, first frames, and the Chromium rounds on the test pattern
+/// against the webrtcbin peer: the results section of BENCHMARKS.md.
+async fn core() -> Result<()> {
+    let began = Instant::now();
+    let daemon = Daemon::start(Sender::Robocast, &Source::Test).await?;
     let (encoder, kbps) = daemon.video_encoder().await;
     progress(&format!("robocast up at {} ({encoder} at {kbps} kbit/s)", daemon.addr));
 
@@ -107,26 +142,24 @@ async fn run() -> Result<()> {
     }
     .markdown();
     println!("{report}");
-    write_results(&report)?;
-    progress(&format!("done in {:.0} s", began.elapsed().as_secs_f64()));
-    Ok(())
+    write_results(&report)
+}
+
+/// Chromium's product name and version.
+async fn chromium_version(browser: &Browser) -> Result<String> {
+    let version = browser.call("Browser.getVersion", json!({})).await?;
+    Ok(version.get("product").and_then(Value::as_str).unwrap_or("Chromium").to_owned())
 }
 
 /// Chromium's version and the rounds against robocast and against the webrtcbin peer
 /// (`None` if the peer could not be measured); the browser is closed after.
 async fn in_chromium() -> Result<(String, SenderRounds, Option<SenderRounds>)> {
     let browser = Browser::launch().await?;
-    let chromium = browser
-        .call("Browser.getVersion", json!({}))
-        .await?
-        .get("product")
-        .and_then(Value::as_str)
-        .unwrap_or("Chromium")
-        .to_owned();
-    let robocast = browser_rounds(&browser, Sender::Robocast).await;
+    let chromium = chromium_version(&browser).await?;
+    let robocast = browser_rounds(&browser, Sender::Robocast, &Source::Test, CHROMIUM_STARTS).await;
     // The peer is a comparison: if it cannot run, robocast's results still count.
     let peer = match &robocast {
-        Ok(_) => match browser_rounds(&browser, Sender::Webrtcbin).await {
+        Ok(_) => match browser_rounds(&browser, Sender::Webrtcbin, &Source::Test, CHROMIUM_STARTS).await {
             Ok(peer) => Some(peer),
             Err(error) => {
                 progress(&format!("warning: the webrtcbin peer was not measured: {error:#}"));
@@ -143,190 +176,6 @@ async fn in_chromium() -> Result<(String, SenderRounds, Option<SenderRounds>)> {
 
 fn progress(message: &str) {
     eprintln!("bench: {message}");
-}
-
-/// robocast as a child process; killed on drop, also when the benchmark panics.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
-
-/// What sends the stream: robocast, or the peer it is compared with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Sender {
-    Robocast,
-    /// `benches/peers/webrtcbin.py`: GStreamer webrtcbin with one shared x264 encoder.
-    Webrtcbin,
-}
-
-impl Sender {
-    /// The command that starts this sender on `addr` with the benchmark's stream.
-    fn command(self, addr: SocketAddr) -> Command {
-        let (size, fps, listen) = (SIZE, FPS.to_string(), addr.to_string());
-        if self == Sender::Webrtcbin {
-            let root = env!("CARGO_MANIFEST_DIR");
-            let mut command = Command::new("/usr/bin/python3");
-            command
-                .arg(format!("{root}/benches/peers/webrtcbin.py"))
-                .args(["--static", &format!("{root}/static"), "--size", size])
-                .args(["--fps", &fps, "--listen", &listen]);
-            return command;
-        }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_robocast"));
-        // Only the flags below configure it, whatever the caller's environment says.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("ROBOCAST_") && name != "ROBOCAST_LOG" {
-                command.env_remove(name);
-            }
-        }
-        // webrtc-rs warns about every closed candidate; robocast's own warnings stay.
-        let log = std::env::var("ROBOCAST_LOG")
-            .unwrap_or_else(|_| "warn,webrtc=error,webrtc_ice=error,webrtc_dtls=error".into());
-        command
-            .args(["--video", "test", "--audio", "test", "--size", size])
-            .args(["--fps", &fps, "--max-viewers", "32", "--listen", &listen])
-            .env("ROBOCAST_LOG", log);
-        command
-    }
-}
-
-impl Daemon {
-    async fn start(sender: Sender) -> Result<Daemon> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let child = sender
-            .command(addr)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {sender:?}"))?;
-        let mut daemon = Daemon { child, addr };
-        daemon.wait_running().await?;
-        Ok(daemon)
-    }
-
-    /// Waits for `/healthz`, then for the video pipeline to report `running`.
-    async fn wait_running(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("robocast exited during start-up ({status})");
-            }
-            // `http::get` panics when nothing listens yet.
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok()
-                && http::get(self.addr, "/healthz").await.status == 200
-                && self.video_status().await["pipeline"]["state"] == "running"
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("robocast's video pipeline was not running within {START_TIMEOUT:?}")
-    }
-
-    /// The video pipeline's entry of `/api/status` and the target bitrate.
-    async fn video_status(&self) -> Value {
-        let status = http::get(self.addr, "/api/status").await.json();
-        let pipelines = status["pipelines"].as_array().cloned().unwrap_or_default();
-        let video = pipelines.into_iter().find(|p| p["kind"] == "video");
-        json!({ "pipeline": video, "bitrate_kbps": status["video"]["target_bitrate_kbps"] })
-    }
-
-    /// The encoder robocast chose and its target bitrate.
-    async fn video_encoder(&self) -> (String, u64) {
-        let video = self.video_status().await;
-        let encoder = video["pipeline"]["encoder"].as_str().unwrap_or("unknown").to_owned();
-        (encoder, video["bitrate_kbps"].as_u64().unwrap_or(0))
-    }
-
-    async fn sessions(&self) -> usize {
-        let sessions = http::get(self.addr, "/api/sessions").await.json();
-        sessions["sessions"].as_array().map_or(0, Vec::len)
-    }
-
-    /// Waits until exactly `n` sessions exist (closed ones go within ~10 s on their own).
-    async fn wait_sessions(&self, n: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let now = self.sessions().await;
-            if now == n {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("robocast still has {now} sessions, expected {n}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// utime + stime of all robocast's threads, in clock ticks.
-    fn cpu_ticks(&self) -> Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name, which is in parentheses and may contain spaces.
-        let fields: Vec<&str> =
-            stat.rsplit_once(')').context("malformed /proc/<pid>/stat")?.1.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat(5); `fields` starts at field 3.
-        let tick = |i: usize| -> Result<u64> { Ok(fields.get(i).context("short stat")?.parse()?) };
-        Ok(tick(11)? + tick(12)?)
-    }
-
-    /// Resident memory in KiB: all of it (`VmRSS`) and the anonymous part (`RssAnon`:
-    /// heap and stacks, without the shared libraries' code).
-    fn rss_kib(&self) -> Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| -> Result<u64> {
-            let line = status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .with_context(|| format!("no {name} in /proc/<pid>/status"))?;
-            Ok(line.trim().trim_end_matches("kB").trim().parse()?)
-        };
-        Ok((field("VmRSS:")?, field("RssAnon:")?))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// robocast's CPU (% of one core) and peak RSS over a window.
-#[derive(Clone, Copy)]
-struct Usage {
-    cpu_percent: f64,
-    rss_peak_mb: f64,
-    anon_peak_mb: f64,
-}
-
-impl Usage {
-    /// Mean CPU and highest RSS of consecutive windows of equal length.
-    fn combine(usages: &[Usage]) -> Usage {
-        let n = usages.len().max(1) as f64;
-        Usage {
-            cpu_percent: usages.iter().map(|u| u.cpu_percent).sum::<f64>() / n,
-            rss_peak_mb: usages.iter().map(|u| u.rss_peak_mb).fold(0.0, f64::max),
-            anon_peak_mb: usages.iter().map(|u| u.anon_peak_mb).fold(0.0, f64::max),
-        }
-    }
-
-    async fn measure(daemon: &Daemon, window: Duration) -> Result<Usage> {
-        let start = Instant::now();
-        let ticks = daemon.cpu_ticks()?;
-        let (mut peak, mut anon_peak) = daemon.rss_kib()?;
-        while start.elapsed() < window {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let (rss, anon) = daemon.rss_kib()?;
-            (peak, anon_peak) = (peak.max(rss), anon_peak.max(anon));
-        }
-        let cpu_s = (daemon.cpu_ticks()? - ticks) as f64 / CLOCK_TICKS_PER_S;
-        Ok(Usage {
-            cpu_percent: 100.0 * cpu_s / start.elapsed().as_secs_f64(),
-            rss_peak_mb: peak as f64 * 1024.0 / 1e6,
-            anon_peak_mb: anon_peak as f64 * 1024.0 / 1e6,
-        })
-    }
 }
 
 struct ViewerRound {
@@ -483,18 +332,23 @@ async fn first_frame(page: &Page) -> Result<f64> {
 }
 
 /// Chromium's first frames (one robot page reloaded; its first load is a warm-up), then
-/// glass-to-glass with 1 and with 4 robot pages, against [`CHROMIUM_STARTS`] fresh starts
-/// of robocast.
-async fn browser_rounds(browser: &Browser, sender: Sender) -> Result<SenderRounds> {
+/// glass-to-glass with 1 and with 4 robot pages, against `starts` fresh starts of the
+/// sender on `source`.
+async fn browser_rounds(
+    browser: &Browser,
+    sender: Sender,
+    source: &Source,
+    starts: usize,
+) -> Result<SenderRounds> {
     let mut one = BrowserRound::new(1);
     let mut many = BrowserRound::new(MANY_PAGES);
     let mut first_frames = Vec::new();
     let mut reloads = 0;
     let (mut one_usage, mut many_usage) = (Vec::new(), Vec::new());
     let window = WINDOW / CHROMIUM_STARTS as u32;
-    for start in 0..CHROMIUM_STARTS {
-        progress(&format!("Chromium viewers, {sender:?} start {} of {CHROMIUM_STARTS}", start + 1));
-        let daemon = Daemon::start(sender).await?;
+    for start in 0..starts {
+        progress(&format!("Chromium viewers, {sender:?} on {source:?}, start {} of {starts}", start + 1));
+        let daemon = Daemon::start(sender, source).await?;
         let url = format!("http://{}/", daemon.addr);
         let mut pages = vec![open_viewer(browser, &url).await?];
         first_frame_of(sender, &pages[0], &url, &mut reloads).await?;

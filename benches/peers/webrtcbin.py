@@ -83,13 +83,17 @@ def offer_payload_types(sdp):
 class Sender:
     """One capture and encode, teed to a webrtcbin per viewer."""
 
-    def __init__(self, width, height, fps, kbps):
+    def __init__(self, width, height, fps, kbps, source=None):
         self.lock = threading.Lock()
         self.viewers = {}
         self.ice_agents = []
-        self.pipeline = Gst.parse_launch(
+        # The test pattern, stamped here; or `source`, raw pictures stamped by their maker.
+        video = source or (
             "videotestsrc name=src is-live=true pattern=smpte horizontal-speed=2 "
-            f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
+            f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
+        )
+        self.pipeline = Gst.parse_launch(
+            f"{video} "
             f"! queue max-size-buffers=1 ! x264enc name=enc tune=zerolatency speed-preset=ultrafast "
             f"bitrate={kbps} key-int-max={fps * 10} bframes=0 "
             "! video/x-h264,profile=constrained-baseline,stream-format=byte-stream "
@@ -98,7 +102,7 @@ class Sender:
             "! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 "
             "! tee name=audio allow-not-linked=true"
         )
-        if width >= BLOCK * (BITS + 2) and height >= BLOCK:
+        if source is None and width >= BLOCK * (BITS + 2) and height >= BLOCK:
             src = self.pipeline.get_by_name("src").get_static_pad("src")
             src.add_probe(Gst.PadProbeType.BUFFER, paint_stamp, width)
         self.encoder = self.pipeline.get_by_name("enc")
@@ -279,12 +283,13 @@ def main():
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--bitrate", type=int, default=2500, help="kbit/s")
+    parser.add_argument("--source", help="a GStreamer description of raw pictures instead of the test pattern")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     host, port = args.listen.rsplit(":", 1)
 
     Gst.init(None)
-    sender = Sender(width, height, args.fps, args.bitrate)
+    sender = Sender(width, height, args.fps, args.bitrate, args.source)
     server = ThreadingHTTPServer((host, int(port)), handler(sender, args.static, args.size, args.bitrate))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     log(f"serving on http://{args.listen}/")

@@ -8,13 +8,20 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
+use super::churn::Churn;
 use super::{
     BrowserRound, CHROMIUM_STARTS, FPS, SIZE, Sample, SenderRounds, Usage, ViewerRound, ViewerWindow,
     progress,
 };
 
-const RESULTS_BEGIN: &str = "<!-- results: written by `make bench`; edit the text around them -->";
-const RESULTS_END: &str = "<!-- end of results -->";
+/// The markers around each part's results in BENCHMARKS.md.
+pub(crate) type Markers = (&'static str, &'static str);
+const RESULTS: Markers =
+    ("<!-- results: written by `make bench`; edit the text around them -->", "<!-- end of results -->");
+pub(crate) const EXTERNAL_MARKERS: Markers =
+    ("<!-- external-source results: written by `make bench` -->", "<!-- end of external-source results -->");
+pub(crate) const CHURN_MARKERS: Markers =
+    ("<!-- churn results: written by `make bench` -->", "<!-- end of churn results -->");
 
 /// The issue's comparison rows, measured once on this kind of machine, not by this run.
 const REFERENCE_ROWS: &str = "\
@@ -364,18 +371,123 @@ impl Report {
     }
 }
 
-/// Replaces the results between the markers of BENCHMARKS.md (appends them if missing).
+/// Replaces the core results between their markers of BENCHMARKS.md.
 pub(crate) fn write_results(report: &str) -> Result<()> {
+    write_section(RESULTS, report)
+}
+
+/// Replaces the text between `markers` in BENCHMARKS.md (appends them if missing).
+pub(crate) fn write_section((begin_marker, end_marker): Markers, report: &str) -> Result<()> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let block = format!("{RESULTS_BEGIN}\n\n{report}{RESULTS_END}");
-    let new = match (old.find(RESULTS_BEGIN), old.find(RESULTS_END)) {
+    let block = format!("{begin_marker}\n\n{report}{end_marker}");
+    let new = match (old.find(begin_marker), old.find(end_marker)) {
         (Some(begin), Some(end)) if begin < end => {
-            format!("{}{block}{}", &old[..begin], &old[end + RESULTS_END.len()..])
+            format!("{}{block}{}", &old[..begin], &old[end + end_marker.len()..])
         }
         _ => format!("{old}\n{block}\n"),
     };
     std::fs::write(&path, new).context("writing BENCHMARKS.md")?;
     progress("results written to BENCHMARKS.md");
     Ok(())
+}
+
+impl Machine {
+    fn line(&self) -> String {
+        format!("{}, robocast {}; {}, {} RAM, {}", self.date, self.commit, self.cpu, self.memory, self.os)
+    }
+}
+
+/// The external-source section: the same pictures through robocast and the webrtcbin
+/// peer, and robocast on its test pattern.
+pub(crate) fn external_markdown(
+    machine: &Machine,
+    test: &SenderRounds,
+    robocast: &SenderRounds,
+    peer: &SenderRounds,
+    took: Duration,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {}, {:.0} s; {}.\n", machine.line(), took.as_secs_f64(), machine.chromium);
+    out.push_str("| sender, source | viewers | pictures read | capture → last packet received (p50) ");
+    out.push_str(
+        "| capture → presented (p50) | glass-to-glass p50 / p95 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let rows = [
+        ("robocast, test pattern", test),
+        ("robocast, external source", robocast),
+        ("webrtcbin peer, external source", peer),
+    ];
+    for (name, rounds) in rows {
+        for r in &rounds.rounds {
+            let g2g = r.glass_to_glass();
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {:.1} ms | {:.1} ms | {:.0} / {:.0} ms |",
+                r.viewers,
+                g2g.len(),
+                median(&r.frames(|s| s.1)),
+                median(&r.frames(|s| s.2)),
+                percentile(&g2g, 0.5),
+                percentile(&g2g, 0.95),
+            );
+        }
+    }
+    out.push_str("\n| target | measured | |\n|---|---|---|\n");
+    let mut row = |target: String, measured: String, met: bool| {
+        let verdict = if met { "met" } else { "**missed**" };
+        let _ = writeln!(out, "| {target} | {measured} | {verdict} |");
+    };
+    for ((t, r), p) in test.rounds.iter().zip(&robocast.rounds).zip(&peer.rounds) {
+        let (ours, theirs) = (median(&r.frames(|s| s.1)), median(&p.frames(|s| s.1)));
+        row(
+            format!("external source, {} viewer(s): capture → received p50 ≤ the peer's + 2 ms", r.viewers),
+            format!("{ours:.1} ms against {theirs:.1} ms"),
+            ours <= theirs + 2.0,
+        );
+        let (external, own) = (percentile(&r.glass_to_glass(), 0.5), percentile(&t.glass_to_glass(), 0.5));
+        row(
+            format!(
+                "external source, {} viewer(s): glass-to-glass p50 no worse than on the test pattern",
+                r.viewers
+            ),
+            format!("{external:.0} ms against {own:.0} ms"),
+            external <= own,
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// The churn section: offer to first decoded frame of viewers joining every 0.5 s.
+pub(crate) fn churn_markdown(machine: &Machine, churn: &Churn, took: Duration) -> String {
+    let f = &churn.first_frames;
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {}, {:.0} s.\n", machine.line(), took.as_secs_f64());
+    out.push_str("| joiners | first decoded frame p50 / p95 / max | started from the kept key frame ");
+    out.push_str("| encoder key frames per second during the churn |\n|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} in {:.0} s | {:.0} / {:.0} / {:.0} ms | {} | {:.2} |",
+        f.len(),
+        churn.seconds,
+        median(f),
+        percentile(f, 0.95),
+        max(f),
+        churn.replayed,
+        churn.keyframes_per_s
+    );
+    let p95 = percentile(f, 0.95);
+    let verdict = if p95 <= 150.0 { "met" } else { "**missed**" };
+    let _ = writeln!(
+        out,
+        "\n| target | measured | |\n|---|---|---|\n| first frame p95 ≤ 150 ms, a viewer joining every 0.5 s | {p95:.0} ms | {verdict} |"
+    );
+    let keys = churn.keyframes_per_s;
+    let verdict = if keys <= 1.25 { "met" } else { "**missed**" };
+    let _ = writeln!(
+        out,
+        "| the encoder's key frames stay at most one per 0.8 s throttle | {keys:.2} per second | {verdict} |\n"
+    );
+    out
 }
