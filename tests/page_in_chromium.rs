@@ -9,13 +9,10 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::browser::{Browser, Page};
+use common::browser::Page;
+use common::page::OnPage;
 use common::screen;
 use serde_json::Value;
-
-/// Two browsers decoding 720p next to two encoders would starve a 2-core machine, and the
-/// frame rate measured would be the neighbour's fault. The tests here take turns.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long frames and packets are counted.
@@ -60,33 +57,9 @@ fn test_sources(config: &mut robocast::Config) {
     config.fps = 30;
 }
 
-/// robocast on [`test_sources`] and its robot page open in Chromium, holding the turn.
-struct OnPage {
-    page: Page,
-    browser: Browser,
-    daemon: robocast::Running,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
-}
-
-impl OnPage {
-    async fn open() -> Result<OnPage> {
-        let turn = ONE_AT_A_TIME.lock().await;
-        let daemon = common::start_daemon(test_sources).await;
-        let browser = Browser::launch().await?;
-        let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
-        Ok(OnPage { page, browser, daemon, _turn: turn })
-    }
-
-    async fn close(self) -> Result<()> {
-        self.browser.close().await?;
-        self.daemon.shutdown().await;
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_the_live_video_and_audio() -> Result<()> {
-    let on = OnPage::open().await?;
+    let on = OnPage::open(test_sources).await?;
     let page = &on.page;
 
     if let Err(error) = page.wait_for(PLAYING, START_TIMEOUT).await {
@@ -132,7 +105,7 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
 /// screencast), new pictures keep coming in capture order, and they are live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_shows_the_live_picture_on_screen() -> Result<()> {
-    let on = OnPage::open().await?;
+    let on = OnPage::open(test_sources).await?;
     let page = &on.page;
     page.wait_for(PLAYING, START_TIMEOUT).await?;
 
@@ -159,7 +132,7 @@ async fn page_shows_the_live_picture_on_screen() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robocast_js_exports_the_client() -> Result<()> {
-    let on = OnPage::open().await?;
+    let on = OnPage::open(test_sources).await?;
     let page = &on.page;
 
     let export = page.eval("import('/robocast.js').then(module => typeof module.RobocastClient)").await?;

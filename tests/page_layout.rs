@@ -12,12 +12,10 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use common::browser::{Browser, Page};
+use common::browser::Page;
+use common::page::OnPage;
 use serde::Deserialize;
-use serde_json::{Value, json};
-
-/// A browser next to an encoder is all 2 cores can take: the tests here take turns.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use serde_json::json;
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -226,43 +224,19 @@ fn check_playing(screen: Screen, layout: &Layout, problems: &mut Problems) {
     }
 }
 
-/// A daemon, a browser, and the robot page in it at the size of `screen`, playing.
-struct OnPage {
-    page: Page,
-    browser: Browser,
-    daemon: robocast::Running,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+/// robocast and its robot page at the size of `screen`, playing.
+async fn open(screen: Screen) -> Result<OnPage> {
+    let on = OnPage::open_prepared(
+        |c| (c.width, c.height) = (1280, 720),
+        async |page| emulate(page, screen).await,
+    )
+    .await?;
+    on.page.wait_for(PLAYING, START_TIMEOUT).await.context("the page did not start playing")?;
+    Ok(on)
 }
 
-impl OnPage {
-    async fn open(screen: Screen) -> Result<OnPage> {
-        let turn = ONE_AT_A_TIME.lock().await;
-        let daemon = common::start_daemon(|c| {
-            (c.width, c.height) = (1280, 720);
-        })
-        .await;
-        let browser = Browser::launch().await?;
-        // The screen is set before the page loads, as a phone would have it.
-        let page = browser.new_page("about:blank").await?;
-        emulate(&page, screen).await?;
-        let url = format!("http://{}/", daemon.local_addr());
-        let navigated = page.call("Page.navigate", json!({ "url": url })).await?;
-        if let Some(error) = navigated.get("errorText").and_then(Value::as_str) {
-            anyhow::bail!("loading {url} failed: {error}");
-        }
-        page.wait_for(PLAYING, START_TIMEOUT).await.context("the page did not start playing")?;
-        Ok(OnPage { page, browser, daemon, _turn: turn })
-    }
-
-    async fn layout(&self) -> Result<Layout> {
-        Ok(serde_json::from_value(self.page.eval(LAYOUT).await?)?)
-    }
-
-    async fn close(self) -> Result<()> {
-        self.browser.close().await?;
-        self.daemon.shutdown().await;
-        Ok(())
-    }
+async fn layout(on: &OnPage) -> Result<Layout> {
+    Ok(serde_json::from_value(on.page.eval(LAYOUT).await?)?)
 }
 
 async fn emulate(page: &Page, screen: Screen) -> Result<()> {
@@ -289,7 +263,7 @@ fn verdict(screen: Screen, when: &str, layout: &Layout, problems: Problems) {
 }
 
 async fn check_layout_playing(on: &OnPage, screen: Screen) -> Result<()> {
-    let layout = on.layout().await?;
+    let layout = layout(on).await?;
     let mut problems = Problems::default();
     check_common(&layout, &mut problems);
     check_playing(screen, &layout, &mut problems);
@@ -313,7 +287,7 @@ async fn check_fullscreen(on: &OnPage, screen: Screen) -> Result<()> {
         .wait_for(exit_shown, CHANGE_TIMEOUT)
         .await
         .context("the fullscreen button did not put the stage in fullscreen with an exit")?;
-    let layout = on.layout().await?;
+    let layout = layout(on).await?;
     let mut problems = Problems::default();
     check_common(&layout, &mut problems);
     problems.check(layout.fullscreen.as_deref() == Some("stage"), || "the stage left fullscreen".into());
@@ -372,8 +346,8 @@ async fn check_no_missing_file(on: &OnPage) -> Result<()> {
 /// The robot stops: the reason is shown over the picture, the buttons stay on screen and
 /// off the picture, and the picture's centre still takes a double-click.
 async fn check_reconnecting(on: OnPage, screen: Screen) -> Result<()> {
-    let OnPage { page, browser, daemon, _turn } = on;
-    daemon.shutdown().await;
+    on.daemon.shutdown().await;
+    let (page, browser) = (&on.page, on.browser);
     page.wait_for(RECONNECTING, CHANGE_TIMEOUT).await.context("the page did not say it is reconnecting")?;
     let layout: Layout = serde_json::from_value(page.eval(LAYOUT).await?)?;
     let mut problems = Problems::default();
@@ -402,7 +376,7 @@ async fn save_screenshot(page: &Page, name: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_phone_the_picture_fills_the_width_and_the_controls_are_in_reach() -> Result<()> {
-    let on = OnPage::open(PHONE).await?;
+    let on = open(PHONE).await?;
     check_layout_playing(&on, PHONE).await?;
     save_screenshot(&on.page, "phone.png").await?;
     check_fullscreen(&on, PHONE).await?;
@@ -416,7 +390,7 @@ async fn on_a_phone_the_picture_fills_the_width_and_the_controls_are_in_reach() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_desktop_the_picture_is_large_and_nothing_is_missing() -> Result<()> {
-    let on = OnPage::open(DESKTOP).await?;
+    let on = open(DESKTOP).await?;
     check_layout_playing(&on, DESKTOP).await?;
     check_no_missing_file(&on).await?;
     save_screenshot(&on.page, "desktop.png").await?;
@@ -426,9 +400,9 @@ async fn on_a_desktop_the_picture_is_large_and_nothing_is_missing() -> Result<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_stats_hidden_the_layout_still_holds() -> Result<()> {
-    let on = OnPage::open(PHONE).await?;
+    let on = open(PHONE).await?;
     on.page.eval("document.getElementById('stats-toggle').click()").await?;
-    let layout = on.layout().await?;
+    let layout = layout(&on).await?;
     let mut problems = Problems::default();
     check_common(&layout, &mut problems);
     problems.check(layout.stats.is_none(), || "the stats toggle did not hide the stats".into());

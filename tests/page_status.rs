@@ -8,11 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use common::browser::{Browser, Page};
+use common::browser::Page;
+use common::page::OnPage;
 use serde_json::Value;
-
-/// A browser next to an encoder is all 2 cores can take: the tests here take turns.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How soon the page must say what is wrong: "about a second", with room for one poll.
@@ -43,33 +41,12 @@ const LIVE: &str = "window.robocast?.state === 'connected' \
     && document.getElementById('status').dataset.health === 'ok' \
     && document.getElementById('overlay').hidden";
 
-/// A daemon and its robot page in Chromium, holding the turn.
-struct OnPage {
-    page: Page,
-    browser: Browser,
-    daemon: robocast::Running,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+/// What the page shows: state, health, the status line and the text over the picture.
+async fn what_it_shows(page: &Page) -> Result<Value> {
+    page.eval(VIEW).await
 }
 
-impl OnPage {
-    async fn open(adjust: impl FnOnce(&mut robocast::Config)) -> Result<OnPage> {
-        let turn = ONE_AT_A_TIME.lock().await;
-        let daemon = common::start_daemon(adjust).await;
-        let browser = Browser::launch().await?;
-        let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
-        Ok(OnPage { page, browser, daemon, _turn: turn })
-    }
-
-    /// Waits for `js`, or fails with what the page showed instead.
-    async fn expect(&self, what: &str, js: &str, timeout: Duration) -> Result<Value> {
-        expect(&self.page, what, js, timeout).await
-    }
-
-    async fn view(&self) -> Result<Value> {
-        self.page.eval(VIEW).await
-    }
-}
-
+/// Waits for `js`, or fails with what the page showed instead.
 async fn expect(page: &Page, what: &str, js: &str, timeout: Duration) -> Result<Value> {
     match page.wait_for(js, timeout).await {
         Ok(value) => Ok(value),
@@ -97,7 +74,8 @@ async fn a_missing_camera_is_named_on_the_page_with_what_to_do() -> Result<()> {
     };
     assert!(error.contains("no such device"), "robocast's own error changed: {error:?}");
 
-    on.expect(
+    expect(
+        &on.page,
         "the page did not connect (audio still flows)",
         "window.robocast?.state === 'connected'",
         START_TIMEOUT,
@@ -111,10 +89,11 @@ async fn a_missing_camera_is_named_on_the_page_with_what_to_do() -> Result<()> {
                 && !document.getElementById('overlay').hidden \
                 && text.includes('no such device') && text.includes({hint_js}); }})()"
     );
-    on.expect("the page did not name the missing camera and the robot's hint", &shown, TELL_WITHIN).await?;
+    expect(&on.page, "the page did not name the missing camera and the robot's hint", &shown, TELL_WITHIN)
+        .await?;
     let took = connected.elapsed();
 
-    let view = on.view().await?;
+    let view = what_it_shows(&on.page).await?;
     assert_ne!(view["statusColor"], GREEN, "the status line is green over a black picture: {view:#}");
     assert_eq!(view["state"], "connected", "the connection itself is fine: {view:#}");
     let status_text = view["statusText"].as_str().unwrap_or_default();
@@ -138,12 +117,12 @@ async fn a_missing_camera_is_named_on_the_page_with_what_to_do() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_that_stops_is_reported_within_two_seconds_and_reconnected() -> Result<()> {
     let on = OnPage::open(|_| {}).await?;
-    on.expect("the page did not go live", LIVE, START_TIMEOUT).await?;
-    let view = on.view().await?;
+    expect(&on.page, "the page did not go live", LIVE, START_TIMEOUT).await?;
+    let view = what_it_shows(&on.page).await?;
     assert_eq!(view["statusColor"], GREEN, "a live picture is shown in green: {view:#}");
     assert_eq!(view["client"]["health"]["media"], "video", "{view:#}");
 
-    let OnPage { page, browser, daemon, _turn } = on;
+    let (page, browser, daemon) = (&on.page, on.browser, on.daemon);
     let not_live = "(() => { const s = document.getElementById('status'); \
         const o = document.getElementById('overlay'); \
         return s.dataset.health !== 'ok' && s.dataset.state === 'reconnecting' \
@@ -152,7 +131,7 @@ async fn a_robot_that_stops_is_reported_within_two_seconds_and_reconnected() -> 
             && /not answering/i.test(s.textContent); })()";
     let stopped = Instant::now();
     let (said, ()) =
-        tokio::join!(expect(&page, "the page still claims a live picture", not_live, TELL_WITHIN), async {
+        tokio::join!(expect(page, "the page still claims a live picture", not_live, TELL_WITHIN), async {
             daemon.shutdown().await;
         });
     said?;
@@ -160,7 +139,7 @@ async fn a_robot_that_stops_is_reported_within_two_seconds_and_reconnected() -> 
 
     // And the client keeps trying, as for any lost connection.
     let retry_shown = "!document.getElementById('retry').hidden && window.robocast.state === 'reconnecting'";
-    expect(&page, "the page gave up instead of reconnecting", retry_shown, TELL_WITHIN).await?;
+    expect(page, "the page gave up instead of reconnecting", retry_shown, TELL_WITHIN).await?;
     browser.close().await
 }
 
@@ -175,18 +154,18 @@ async fn a_source_that_ends_is_reported_and_the_picture_returns_by_itself() -> R
         c.audio = "test".into();
     })
     .await?;
-    on.expect("the page did not go live", LIVE, START_TIMEOUT).await?;
+    expect(&on.page, "the page did not go live", LIVE, START_TIMEOUT).await?;
     let reported = "(() => { const h = window.robocast.health; \
         return h.cause === 'source' && !h.ok && document.getElementById('status').dataset.health === 'source' \
             && document.getElementById('overlay').innerText.toLowerCase().includes(h.problem.toLowerCase()) \
             && h.problem.includes('video source') && h.hint.length > 0; })()";
-    on.expect("the ended source was not reported", reported, Duration::from_secs(5)).await?;
-    let view = on.view().await?;
+    expect(&on.page, "the ended source was not reported", reported, Duration::from_secs(5)).await?;
+    let view = what_it_shows(&on.page).await?;
     assert_ne!(view["statusColor"], GREEN, "{view:#}");
     let session = on.page.eval("window.robocast.session").await?;
 
-    on.expect("the picture did not come back by itself", LIVE, Duration::from_secs(6)).await?;
-    let view = on.view().await?;
+    expect(&on.page, "the picture did not come back by itself", LIVE, Duration::from_secs(6)).await?;
+    let view = what_it_shows(&on.page).await?;
     assert_eq!(view["statusColor"], GREEN, "{view:#}");
     assert_eq!(view["client"]["health"]["problem"], "", "{view:#}");
     assert_eq!(
@@ -210,7 +189,7 @@ async fn a_robot_without_video_is_healthy_on_its_sound() -> Result<()> {
     let sound_only = "window.robocast?.state === 'connected' && window.robocast.health.ok \
         && window.robocast.health.media === 'audio' \
         && document.getElementById('status').dataset.health === 'ok'";
-    on.expect("a sound-only robot is not shown as healthy", sound_only, START_TIMEOUT).await?;
+    expect(&on.page, "a sound-only robot is not shown as healthy", sound_only, START_TIMEOUT).await?;
     // From now on, any health change is a false alarm.
     on.page
         .eval("window.alarms = []; window.robocast.addEventListener('health', e => window.alarms.push(e.detail))")
@@ -220,11 +199,11 @@ async fn a_robot_without_video_is_healthy_on_its_sound() -> Result<()> {
     let before = on.page.eval(packets).await?.as_u64().unwrap_or(0);
     // Two stall periods' worth of sound (Opus sends 50 packets/s).
     let later = format!("{packets}.then(n => n >= {})", before + 100);
-    on.expect("the sound stopped", &later, Duration::from_secs(5)).await?;
+    expect(&on.page, "the sound stopped", &later, Duration::from_secs(5)).await?;
 
     let alarms = on.page.eval("window.alarms").await?;
     assert_eq!(alarms, serde_json::json!([]), "a robot without video is not a problem");
-    let view = on.view().await?;
+    let view = what_it_shows(&on.page).await?;
     assert_eq!(view["statusColor"], GREEN, "{view:#}");
     assert!(
         view["overlayText"].as_str().is_some_and(|t| t.contains("Sound only")),

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod clients;
 pub mod http;
+pub mod page;
 pub mod screen;
 pub mod viewer;
 
