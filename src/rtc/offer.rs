@@ -161,6 +161,38 @@ fn choose_video(codecs: &[Offered], sendable: &Sendable) -> Result<Option<Chosen
     ))
 }
 
+/// ICE credentials within RFC 8839's bounds (ufrag 4 to 256 characters, password 22 to
+/// 256). webrtc-rs would take a longer one and then log an error for every STUN message
+/// it cannot build with it.
+fn check_ice_credentials(parsed: &SessionDescription) -> Result<(), RtcError> {
+    let pairs = |attributes: &'_ [webrtc::sdp::description::common::Attribute]| {
+        attributes.iter().map(|a| (a.key.clone(), a.value.clone().unwrap_or_default())).collect::<Vec<_>>()
+    };
+    let mut all = pairs(&parsed.attributes);
+    for media in &parsed.media_descriptions {
+        all.extend(pairs(&media.attributes));
+    }
+    for (key, value) in all {
+        let bounds = match key.as_str() {
+            "ice-ufrag" => 4..=256,
+            "ice-pwd" => 22..=256,
+            _ => continue,
+        };
+        let length = value.chars().count();
+        if !bounds.contains(&length) {
+            return Err(bad(
+                format!(
+                    "the offer's {key} is {length} characters; ICE allows {} to {}",
+                    bounds.start(),
+                    bounds.end()
+                ),
+                "send the SDP from RTCPeerConnection.createOffer() unmodified",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn inspect(sdp: &str, sendable: &Sendable) -> Result<OfferInfo, RtcError> {
     if sdp.trim().is_empty() {
         return Err(bad("the offer is empty", "send the SDP from RTCPeerConnection.createOffer()"));
@@ -175,6 +207,7 @@ pub fn inspect(sdp: &str, sendable: &Sendable) -> Result<OfferInfo, RtcError> {
             "add transceivers before createOffer(), e.g. pc.addTransceiver('video', {direction: 'recvonly'})",
         ));
     }
+    check_ice_credentials(&parsed)?;
     let mut info = OfferInfo { ice_ufrag: parsed.attribute("ice-ufrag").cloned(), ..OfferInfo::default() };
     for media in &parsed.media_descriptions {
         info.mids.push(media.attribute("mid").flatten().unwrap_or_default().to_owned());
@@ -271,5 +304,9 @@ mod tests {
         assert!(inspect("", &ALL).expect_err("empty").to_string().contains("empty"));
         assert!(inspect("hello", &ALL).expect_err("garbage").to_string().contains("not valid SDP"));
         assert!(inspect(HEAD, &ALL).expect_err("no media").to_string().contains("no media"));
+        let long =
+            video(&format!("{VP8}a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n", "u".repeat(600), "p".repeat(24)));
+        let err = inspect(&long, &ALL).expect_err("too long").to_string();
+        assert!(err.contains("ice-ufrag is 600 characters"), "{err}");
     }
 }

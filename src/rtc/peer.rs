@@ -14,6 +14,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
@@ -153,7 +154,7 @@ pub async fn answer(
         // Tracks first: set_remote_description then pairs each offered m-line with a
         // local transceiver of its kind (webrtc-rs 0.17 does not attach a later
         // add_track to a transceiver the offer created).
-        let tracks = add_tracks(&pc, &info, hub, &stats, options).await?;
+        let tracks = add_tracks(&pc, &info, hub, options).await?;
         pc.set_remote_description(description).await.map_err(bad_offer)?;
         let answer = pc.create_answer(None).await.map_err(bad_offer)?;
         let mut gathered = pc.gathering_complete_promise().await;
@@ -190,6 +191,18 @@ pub async fn answer(
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         etag: Arc::from(etag(&answer)),
     };
+    // RTCP readers only now, for a session that exists: a reader started before a failed
+    // answer would wait forever on a sender that never starts, holding the whole peer
+    // connection (~28 kB per rejected offer). Each ends with its session.
+    for OutTrack { sender, feed, .. } in &tracks {
+        let reader = pump::read_rtcp(
+            Arc::clone(sender),
+            Arc::clone(feed),
+            Arc::clone(&handle.stats),
+            handle.cancel.clone(),
+        );
+        tokio::spawn(reader.instrument(span.clone()));
+    }
     tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
     Ok((answer, handle))
 }
@@ -204,13 +217,13 @@ fn etag(answer: &str) -> String {
 struct OutTrack {
     track: Arc<TrackLocalStaticSample>,
     feed: Arc<Feed>,
+    sender: Arc<RTCRtpSender>,
 }
 
 async fn add_tracks(
     pc: &Arc<RTCPeerConnection>,
     info: &OfferInfo,
     hub: &MediaHub,
-    stats: &Arc<SessionStats>,
     options: AnswerOptions,
 ) -> Result<Vec<OutTrack>, RtcError> {
     let video = info.video.as_ref().and_then(|chosen| {
@@ -230,8 +243,7 @@ async fn add_tracks(
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
             .await
             .map_err(RtcError::internal)?;
-        tokio::spawn(pump::read_rtcp(sender, Arc::clone(&feed), Arc::clone(stats)).in_current_span());
-        tracks.push(OutTrack { track, feed });
+        tracks.push(OutTrack { track, feed, sender });
     }
     // Media the browser sends (talk-back) is drained until the talk-back issue plays it.
     pc.on_track(Box::new(|track, _, _| {
@@ -280,7 +292,7 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
     if connected {
         tracing::info!("viewer connected");
         // Subscribing only now makes each feed send this viewer a key frame at once.
-        for OutTrack { track, feed } in tracks {
+        for OutTrack { track, feed, .. } in tracks {
             let subscription = feed.subscribe();
             tokio::spawn(
                 pump::send_frames(track, subscription, Arc::clone(&handle.stats), handle.cancel.clone())

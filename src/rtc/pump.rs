@@ -58,9 +58,22 @@ pub async fn send_frames(
     }
 }
 
-/// Reads RTCP for one sender until the sender closes; PLI/FIR ask for a key frame.
-pub async fn read_rtcp(sender: Arc<RTCRtpSender>, feed: Arc<Feed>, stats: Arc<SessionStats>) {
-    while let Ok((packets, _)) = sender.read_rtcp().await {
+/// Reads RTCP for one sender until the sender closes or the session ends; PLI/FIR ask for
+/// a key frame.
+pub async fn read_rtcp(
+    sender: Arc<RTCRtpSender>,
+    feed: Arc<Feed>,
+    stats: Arc<SessionStats>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let packets = tokio::select! {
+            _ = cancel.cancelled() => return,
+            read = sender.read_rtcp() => match read {
+                Ok((packets, _)) => packets,
+                Err(_) => return,
+            },
+        };
         let wants_key = packets.iter().any(|p| {
             let any = p.as_any();
             any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
