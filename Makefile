@@ -22,7 +22,7 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 # Arguments for `make run`, e.g. make run ARGS="--video v4l2:/dev/video0"
 ARGS ?=
 
-.PHONY: setup setup-test run test lint bench check-rust deb deb-test cross cross-arm64 cross-install-test
+.PHONY: setup setup-test run test lint bench bench-check check-rust deb deb-test cross cross-arm64 cross-install-test
 
 check-rust:
 	@command -v cargo >/dev/null || { echo "robocast needs Rust >= 1.92: install it with rustup, then run make again"; exit 1; }
@@ -51,11 +51,21 @@ test: setup-test lint
 	cargo build --tests
 	tests/isolated.sh cargo test --offline -- --test-threads=1
 
-## The benchmark of BENCHMARKS.md (release build; several minutes).
+## The benchmarks of BENCHMARKS.md (release build; about 20 minutes): viewers, first
+## frames, glass-to-glass, an external source, churn; then the hostile mix.
 bench: setup-test
 	$(APT_INSTALL) $(BENCH_PKGS)
 	cargo build --release --benches
 	tests/isolated.sh cargo bench --offline --bench viewers
+	tests/isolated.sh cargo bench --offline --bench hostile
+
+## A short run of the benchmarks that writes nothing (ROBOCAST_BENCH_QUICK=1): CI checks
+## that they still run.
+bench-check: setup-test
+	$(APT_INSTALL) $(BENCH_PKGS)
+	cargo build --release --benches
+	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench viewers -- churn external
+	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench hostile
 
 ## The .deb for this machine (cargo-deb), in target/debian/.
 deb: setup

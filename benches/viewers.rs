@@ -27,6 +27,8 @@ mod daemon;
 mod external;
 #[path = "viewers/report.rs"]
 mod report;
+#[path = "shared/report.rs"]
+mod shared;
 
 use std::time::{Duration, Instant};
 

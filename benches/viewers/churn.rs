@@ -85,5 +85,5 @@ pub(crate) async fn run() -> Result<()> {
     if quick() {
         return Ok(());
     }
-    report::write_section(report::CHURN_MARKERS, &text)
+    report::write_section(report::CHURN_MARKERS, report::CHURN_INTRO, &text)
 }

@@ -39,5 +39,5 @@ pub(crate) async fn run() -> Result<()> {
     if quick() {
         return Ok(());
     }
-    report::write_section(report::EXTERNAL_MARKERS, &text)
+    report::write_section(report::EXTERNAL_MARKERS, report::EXTERNAL_INTRO, &text)
 }

@@ -2,26 +2,50 @@
 //! the Markdown tables, and the results section of BENCHMARKS.md.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+
+pub(crate) use super::shared::write_section;
+use super::shared::{self, Markers, max, median, percentile};
 
 use super::churn::Churn;
 use super::{
     BrowserRound, CHROMIUM_STARTS, FPS, SIZE, Sample, SenderRounds, Usage, ViewerRound, ViewerWindow,
-    progress,
 };
 
-/// The markers around each part's results in BENCHMARKS.md.
-pub(crate) type Markers = (&'static str, &'static str);
 const RESULTS: Markers =
     ("<!-- results: written by `make bench`; edit the text around them -->", "<!-- end of results -->");
 pub(crate) const EXTERNAL_MARKERS: Markers =
     ("<!-- external-source results: written by `make bench` -->", "<!-- end of external-source results -->");
 pub(crate) const CHURN_MARKERS: Markers =
     ("<!-- churn results: written by `make bench` -->", "<!-- end of churn results -->");
+
+/// What the external-source section says before its results when BENCHMARKS.md has none.
+pub(crate) const EXTERNAL_INTRO: &str = "\
+## An external source
+
+A camera is not the test pattern: its pictures come from outside robocast's pipeline.
+`cargo bench --bench viewers -- external` makes them in another process
+(`benches/peers/stamped_source.py`: the test pattern with the capture time painted in, as
+raw I420 over shared memory) and runs robocast on them through a `gst:` source, the
+webrtcbin peer on the very same pictures through the same description, and robocast on
+its own test pattern for comparison, each with 1 and 4 robot pages in Chromium, three
+fresh starts each (see \"Why six starts\" above for why). *Capture → last packet
+received* is the sender's share; glass-to-glass is read from the screen as above.
+";
+
+/// What the churn section says before its results when BENCHMARKS.md has none.
+pub(crate) const CHURN_INTRO: &str = "\
+## Viewers joining every 0.5 s
+
+`cargo bench --bench viewers -- churn`: while one viewer watches, 40 decoding webrtc-rs
+viewers join 0.5 s apart and each leaves (DELETE) a second after its first picture.
+Measured: offer to first decoded picture of each joiner, how many joiners started from
+the key frame the feed keeps, and the encoder's key frames per second over the churn,
+which must stay within the 0.8 s throttle (robocast does not raise the key-frame rate
+to serve joiners).
+";
 
 /// The issue's comparison rows, measured once on this kind of machine, not by this run.
 const REFERENCE_ROWS: &str = "\
@@ -32,22 +56,6 @@ const REFERENCE_ROWS: &str = "\
 ";
 
 const PEER: &str = "webrtcbin peer";
-
-/// Nearest-rank percentile (`p` in 0..=1) of unsorted values; NaN when empty.
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
-    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
-}
-
-fn median(values: &[f64]) -> f64 {
-    percentile(values, 0.5)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::max)
-}
 
 impl BrowserRound {
     pub(crate) fn new(viewers: usize) -> BrowserRound {
@@ -101,56 +109,27 @@ impl BrowserRound {
     }
 }
 
+/// The machine, and what this benchmark adds to it: the browser and robocast's encoder.
 pub(crate) struct Machine {
-    date: String,
-    commit: String,
-    cpu: String,
-    memory: String,
-    os: String,
-    chromium: String,
+    base: shared::Machine,
+    pub(crate) chromium: String,
     encoder: String,
     kbps: u64,
 }
 
+impl std::ops::Deref for Machine {
+    type Target = shared::Machine;
+    fn deref(&self) -> &shared::Machine {
+        &self.base
+    }
+}
+
 impl Machine {
     pub(crate) fn describe(chromium: &str, encoder: &str, kbps: u64) -> Machine {
-        let run = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .output()
-                .ok()
-                .filter(|out| out.status.success())
-                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        };
-        let read = |path: &str, key: &str| {
-            std::fs::read_to_string(path).ok().and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with(key))
-                    .and_then(|l| l.split_once([':', '=']))
-                    .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-            })
-        };
-        let mut commit = run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let source = ["status", "--porcelain", "--", "src", "static", "Cargo.toml", "Cargo.lock"];
-        if run("git", &source).is_some_and(|s| !s.is_empty()) {
-            commit.push_str(" with uncommitted changes to its source");
-        }
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let memory_kib: f64 = read("/proc/meminfo", "MemTotal")
-            .and_then(|m| m.trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
         Machine {
-            date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
-            commit,
-            cpu: format!(
-                "{cores} × {}",
-                read("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into())
-            ),
-            memory: format!("{:.1} GiB", memory_kib / 1024.0 / 1024.0),
-            os: read("/etc/os-release", "PRETTY_NAME").unwrap_or_default(),
-            chromium: chromium.to_owned(),
-            encoder: encoder.to_owned(),
+            base: shared::Machine::describe(),
+            chromium: chromium.into(),
+            encoder: encoder.into(),
             kbps,
         }
     }
@@ -373,29 +352,7 @@ impl Report {
 
 /// Replaces the core results between their markers of BENCHMARKS.md.
 pub(crate) fn write_results(report: &str) -> Result<()> {
-    write_section(RESULTS, report)
-}
-
-/// Replaces the text between `markers` in BENCHMARKS.md (appends them if missing).
-pub(crate) fn write_section((begin_marker, end_marker): Markers, report: &str) -> Result<()> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let block = format!("{begin_marker}\n\n{report}{end_marker}");
-    let new = match (old.find(begin_marker), old.find(end_marker)) {
-        (Some(begin), Some(end)) if begin < end => {
-            format!("{}{block}{}", &old[..begin], &old[end + end_marker.len()..])
-        }
-        _ => format!("{old}\n{block}\n"),
-    };
-    std::fs::write(&path, new).context("writing BENCHMARKS.md")?;
-    progress("results written to BENCHMARKS.md");
-    Ok(())
-}
-
-impl Machine {
-    fn line(&self) -> String {
-        format!("{}, robocast {}; {}, {} RAM, {}", self.date, self.commit, self.cpu, self.memory, self.os)
-    }
+    write_section(RESULTS, "", report)
 }
 
 /// The external-source section: the same pictures through robocast and the webrtcbin
