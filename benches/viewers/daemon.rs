@@ -110,10 +110,14 @@ impl Sender {
             }
             return command;
         }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_robocast"));
+        // ROBOCAST_BENCH_BIN measures another build (an older commit, say) the same way.
+        let binary =
+            std::env::var_os("ROBOCAST_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_robocast").into());
+        let mut command = Command::new(binary);
         // Only the flags below configure it, whatever the caller's environment says.
         for (name, _) in std::env::vars() {
-            if name.starts_with("ROBOCAST_") && name != "ROBOCAST_LOG" {
+            if name.starts_with("ROBOCAST_") && name != "ROBOCAST_LOG" && !name.starts_with("ROBOCAST_BENCH")
+            {
                 command.env_remove(name);
             }
         }

@@ -14,7 +14,7 @@ use super::report::{self, Machine};
 use super::{browser_rounds, chromium_version, progress, quick};
 
 /// Fresh starts of each sender (see `CHROMIUM_STARTS` for why more than one).
-const STARTS: usize = 3;
+const STARTS: usize = super::CHROMIUM_STARTS;
 
 pub(crate) async fn run() -> Result<()> {
     let began = Instant::now();
