@@ -5,21 +5,27 @@
 //!
 //! ```text
 //! media::pipeline (1 supervisor task per track, owns its GStreamer pipeline)
-//!     source ─▶ encoder ─▶ appsink ──publish──▶ media::Feed (broadcast, never blocks)
-//!          ▲                                          │ subscribe (one per viewer track)
-//!          └── force-key-unit ◀── throttle ◀── request_keyframe (new viewer, PLI/FIR)
-//!                                                     ▼
-//! http (axum) ── POST /api/connect, /whep ──▶ rtc::peer::answer ──▶ rtc::pump tasks
-//!      └── /api/sessions, /api/status ──▶ sessions::Sessions (registry task, owns the map)
+//!     source ─▶ rate limit ─▶ encoder ─▶ appsink ──publish──▶ media::Feed (broadcast,
+//!          ▲                                         │        never blocks; keeps the
+//!          │                                         │        last key frame for joiners)
+//!          └── force-key-unit ◀── throttle ◀── request_keyframe (late joiner, PLI/FIR)
+//!                                                    ▼ subscribe (one per viewer track)
+//! http::serve (hyper) ─▶ router (axum, CORS) ── POST /api/connect, /whep ──▶ rtc::offer
+//!      │                  (codec chosen from the offer) ─▶ rtc::peer::answer ─▶ rtc::pump
+//!      └── /api/sessions, /api/status, PATCH/DELETE ──▶ sessions::Sessions (registry task)
 //! ```
 //!
 //! * [`media`] is the only module that touches GStreamer; [`rtc`] the only one that
 //!   touches webrtc-rs. Between them travel robocast's own types: [`media::EncodedFrame`],
-//!   [`media::Feed`], [`sessions::SessionId`].
+//!   [`media::Feed`], [`media::H264Profile`], [`sessions::SessionId`].
 //! * State has owners: each pipeline supervisor owns its pipeline, the registry task owns
-//!   the session map, each session's lifetime task owns its peer connection. Counters that
-//!   the streaming thread writes are atomics.
-//! * Shutdown: one [`CancellationToken`]; every session and pipeline holds a child token.
+//!   the session map, each session's lifetime task owns its peer connection (built from a
+//!   webrtc-rs API of its own, with exactly the codecs chosen from its offer). Counters
+//!   that the streaming thread writes are atomics.
+//! * GStreamer calls that can block run on tokio's blocking pool, never on the runtime's
+//!   worker threads.
+//! * Shutdown: one [`CancellationToken`]; every session and pipeline holds a child token,
+//!   and [`Running::shutdown`] returns once every pipeline is stopped (bounded).
 //!
 //! # Errors and panics
 //!
