@@ -74,20 +74,10 @@ mod tests {
 
     fn status(kind: &'static str, source: &str, state: PipelineState) -> PipelineStatus {
         PipelineStatus {
-            kind,
-            source: source.into(),
             encoder: Some("x264enc".into()),
-            hardware: false,
-            passthrough: false,
-            caps: None,
             state,
             error: Some("no /dev/video0".into()),
-            hint: None,
-            restarts: 0,
-            fps: 0.0,
-            kbps: 0.0,
-            latency_ms: None,
-            declared_latency_ms: None,
+            ..PipelineStatus::new(kind, source)
         }
     }
 

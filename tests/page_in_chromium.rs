@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::browser::Page;
+use common::browser::{Page, Playback};
 use common::page::OnPage;
 use common::screen;
 use serde_json::Value;
@@ -67,17 +67,10 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
         panic!("the page did not start playing: {error:#}\n{}", evidence(page, &[("now", &now)]).await);
     }
 
-    let before = page.eval(SNAPSHOT).await?;
-    tokio::time::sleep(WINDOW).await;
-    let after = page.eval(SNAPSHOT).await?;
-
-    let seconds = (number(&after, "/at") - number(&before, "/at")) / 1000.0;
-    let fps = (number(&after, "/video/framesDecoded") - number(&before, "/video/framesDecoded")) / seconds;
-    let size =
-        ["/video/frameWidth", "/video/frameHeight"].map(|at| after.pointer(at).and_then(Value::as_u64));
+    let Playback { before, after, seconds, fps, size, audio_packets } =
+        Playback::measure(page, SNAPSHOT, WINDOW).await?;
     let audio_live =
         after["audioTracks"].as_array().is_some_and(|states| states.iter().any(|state| state == "live"));
-    let audio_packets = number(&after, "/audio/packetsReceived") - number(&before, "/audio/packetsReceived");
 
     let checks = [
         (fps >= 25.0, format!("decoded {fps:.1} video frames/s, want at least 25 of the 30 sent")),
@@ -139,11 +132,6 @@ async fn robocast_js_exports_the_client() -> Result<()> {
     assert_eq!(export, "function", "/robocast.js should export the class RobocastClient");
 
     on.close().await
-}
-
-/// NaN when absent, so a missing report fails the comparisons that use it.
-fn number(snapshot: &Value, at: &str) -> f64 {
-    snapshot.pointer(at).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
 /// What the page said, for a failure message, with a screenshot saved next to the build.

@@ -40,7 +40,7 @@ pub struct PipelineStatus {
 }
 
 impl PipelineStatus {
-    pub(super) fn new(kind: &'static str, source: &str) -> PipelineStatus {
+    pub(crate) fn new(kind: &'static str, source: &str) -> PipelineStatus {
         PipelineStatus {
             kind,
             source: source.into(),

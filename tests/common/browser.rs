@@ -596,3 +596,36 @@ fn decode_base64(text: &str) -> Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Two snapshots of a page's `getStats()` taken `window` apart, and what they say about
+/// playback. The snapshot script reports `at` (ms), `video.framesDecoded`,
+/// `video.frameWidth`/`frameHeight` and `audio.packetsReceived`.
+pub struct Playback {
+    pub before: Value,
+    pub after: Value,
+    pub seconds: f64,
+    pub fps: f64,
+    /// The decoded frames' width and height.
+    pub size: [Option<u64>; 2],
+    pub audio_packets: f64,
+}
+
+impl Playback {
+    pub async fn measure(page: &Page, snapshot: &str, window: Duration) -> Result<Playback> {
+        let before = page.eval(snapshot).await?;
+        tokio::time::sleep(window).await;
+        let after = page.eval(snapshot).await?;
+        let delta = |at: &str| number(&after, at) - number(&before, at);
+        let seconds = delta("/at") / 1000.0;
+        let fps = delta("/video/framesDecoded") / seconds;
+        let audio_packets = delta("/audio/packetsReceived");
+        let size =
+            ["/video/frameWidth", "/video/frameHeight"].map(|at| after.pointer(at).and_then(Value::as_u64));
+        Ok(Playback { before, after, seconds, fps, size, audio_packets })
+    }
+}
+
+/// NaN when absent, so a missing report fails the comparisons that use it.
+pub fn number(snapshot: &Value, at: &str) -> f64 {
+    snapshot.pointer(at).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}

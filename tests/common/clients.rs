@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
-use super::browser::Page;
+use super::browser::{Page, Playback};
 
 /// How long a client has to make its offer, get the answer and show a first frame.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -152,16 +152,9 @@ pub async fn check_playback(page: &Page) -> Result<()> {
             fetch_log(page).await
         );
     }
-    let before = page.eval(SNAPSHOT).await?;
-    tokio::time::sleep(WINDOW).await;
-    let after = page.eval(SNAPSHOT).await?;
-
-    let seconds = (number(&after, "/at") - number(&before, "/at")) / 1000.0;
-    let fps = (number(&after, "/video/framesDecoded") - number(&before, "/video/framesDecoded")) / seconds;
-    let size =
-        ["/video/frameWidth", "/video/frameHeight"].map(|at| after.pointer(at).and_then(Value::as_u64));
+    let Playback { before, after, seconds, fps, size, audio_packets } =
+        Playback::measure(page, SNAPSHOT, WINDOW).await?;
     let shown = ["/element/width", "/element/height"].map(|at| after.pointer(at).and_then(Value::as_u64));
-    let audio_packets = number(&after, "/audio/packetsReceived") - number(&before, "/audio/packetsReceived");
     let want = [Some(u64::from(WIDTH)), Some(u64::from(HEIGHT))];
     let min_fps = f64::from(FPS) * 25.0 / 30.0;
 
@@ -183,9 +176,4 @@ pub async fn check_playback(page: &Page) -> Result<()> {
         anyhow::bail!("{}\nbefore: {before:#}\nafter: {after:#}", problems.join("\n"));
     }
     Ok(())
-}
-
-/// NaN when absent, so a missing report fails the comparisons that use it.
-fn number(snapshot: &Value, at: &str) -> f64 {
-    snapshot.pointer(at).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
