@@ -39,6 +39,12 @@ pub struct Config {
     /// Send audio and video as one lip-synced stream (the browser then delays the video to
     /// the audio); by default they are two streams and each plays as soon as it can.
     pub lip_sync: bool,
+    /// The control socket robot programs connect to; `None` is off. [`Config::load`] (the
+    /// command line) starts from [`crate::control::socket::default_path`], the library's
+    /// `Config::default()` from off.
+    pub control_socket: Option<PathBuf>,
+    /// The dead-man stop fires when the driver is silent this long (milliseconds).
+    pub deadman_ms: u64,
 }
 
 impl Default for Config {
@@ -56,6 +62,8 @@ impl Default for Config {
             ice_servers: Vec::new(),
             encoder: "auto".into(),
             lip_sync: false,
+            control_socket: None,
+            deadman_ms: 300,
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct FileConfig {
     pub ice_servers: Option<Vec<String>>,
     pub encoder: Option<String>,
     pub lip_sync: Option<bool>,
+    pub control_socket: Option<String>,
+    pub deadman_ms: Option<u64>,
 }
 
 /// Flags, each also readable from a `ROBOCAST_*` variable. Unset means "keep what the
@@ -139,12 +149,19 @@ pub struct Overrides {
     /// Audio and video as one lip-synced stream; adds the audio's buffering to the video [default: false]
     #[arg(long, env = "ROBOCAST_LIP_SYNC", value_name = "BOOL", global = true, num_args = 0..=1, default_missing_value = "true")]
     pub lip_sync: Option<bool>,
+    /// Unix socket for robot programs (JSON lines), or `off` [default: $RUNTIME_DIRECTORY/control.sock, $XDG_RUNTIME_DIR/robocast.sock or ./robocast.sock]
+    #[arg(long, env = "ROBOCAST_CONTROL_SOCKET", value_name = "PATH", global = true)]
+    pub control_socket: Option<String>,
+    /// Dead-man stop: programs hear `deadman` when the driver is silent this long [default: 300]
+    #[arg(long, env = "ROBOCAST_DEADMAN_MS", value_name = "MS", global = true)]
+    pub deadman_ms: Option<u64>,
 }
 
 impl Config {
     /// Builds the configuration from all layers and validates it.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
+        let mut config =
+            Config { control_socket: Some(crate::control::socket::default_path()), ..Config::default() };
         if let Some(path) = &overrides.config {
             config.apply_file(&FileConfig::read(path)?)?;
         }
@@ -166,6 +183,8 @@ impl Config {
             ice_servers: file.ice_servers.as_deref(),
             encoder: file.encoder.as_deref(),
             lip_sync: file.lip_sync,
+            control_socket: file.control_socket.as_deref(),
+            deadman_ms: file.deadman_ms,
         })
     }
 
@@ -182,6 +201,8 @@ impl Config {
             ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
             encoder: o.encoder.as_deref(),
             lip_sync: o.lip_sync,
+            control_socket: o.control_socket.as_deref(),
+            deadman_ms: o.deadman_ms,
         })
     }
 
@@ -207,6 +228,14 @@ impl Config {
         set(&mut self.ice_servers, layer.ice_servers.map(<[String]>::to_vec));
         set(&mut self.encoder, layer.encoder.map(str::to_owned));
         set(&mut self.lip_sync, layer.lip_sync);
+        if let Some(socket) = layer.control_socket {
+            self.control_socket = match socket.trim() {
+                "off" | "none" => None,
+                "" => return Err(invalid("control_socket", "the path is empty", "give a path, or off")),
+                path => Some(PathBuf::from(path)),
+            };
+        }
+        set(&mut self.deadman_ms, layer.deadman_ms);
         Ok(())
     }
 
@@ -241,6 +270,13 @@ impl Config {
                 "audio_bitrate",
                 format!("{} kbit/s is out of range", self.audio_bitrate_kbps),
                 "use 6 to 510 kbit/s, e.g. 64",
+            ));
+        }
+        if !(50..=60_000).contains(&self.deadman_ms) {
+            return Err(invalid(
+                "deadman_ms",
+                format!("{} ms is out of range", self.deadman_ms),
+                "use 50 to 60000 ms, e.g. 300 (a command stream at 20 Hz sends every 50 ms)",
             ));
         }
         if self.max_viewers == 0 {
@@ -297,6 +333,8 @@ struct Layer<'a> {
     ice_servers: Option<&'a [String]>,
     encoder: Option<&'a str>,
     lip_sync: Option<bool>,
+    control_socket: Option<&'a str>,
+    deadman_ms: Option<u64>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

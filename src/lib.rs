@@ -35,6 +35,7 @@
 
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod http;
 pub mod logging;
 pub mod media;
@@ -62,6 +63,8 @@ pub struct Running {
     cancel: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     hub: media::MediaHub,
+    /// The control socket's accept task; it removes the socket file when it ends.
+    socket: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -81,6 +84,9 @@ impl Running {
         let hub = self.hub.clone();
         let stopped = async move {
             let _ = self.server.await;
+            if let Some(socket) = self.socket {
+                let _ = socket.await;
+            }
             hub.stopped().await;
         };
         if tokio::time::timeout(SHUTDOWN_DEADLINE, stopped).await.is_err() {
@@ -93,6 +99,18 @@ impl Running {
 pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let cancel = CancellationToken::new();
+    // The socket first: a path in use is an error before any camera is opened.
+    let socket_name = config.control_socket.as_ref().map(|p| p.display().to_string());
+    let control = control::Control::start(Duration::from_millis(config.deadman_ms), socket_name);
+    let socket = match &config.control_socket {
+        Some(path) => {
+            let listener = control::socket::bind(path).await?;
+            tracing::info!(path = %path.display(), "control socket: robot programs connect here");
+            let serve = control::socket::serve(listener, path.clone(), control.clone(), cancel.child_token());
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
     let hub = media::MediaHub::start(&config, cancel.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
@@ -105,6 +123,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     tokio::spawn(notify::run(hub.clone(), sessions.clone(), cancel.child_token()));
     let state = http::AppState {
         sessions,
+        control,
         config: Arc::new(config),
         engine,
         hub: hub.clone(),
@@ -115,7 +134,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let stop = cancel.clone();
     let server = tokio::spawn(http::serve(listener, app, stop));
     tracing::info!(%addr, "robocast listening: open http://{}/", display_addr(addr));
-    Ok(Running { addr, cancel, server, hub })
+    Ok(Running { addr, cancel, server, hub, socket })
 }
 
 /// Runs until `shutdown` resolves; the library form of `robocast` with no subcommand.

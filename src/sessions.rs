@@ -14,7 +14,7 @@ use crate::media::Codec;
 use crate::rtc::{PeerHandle, PeerState};
 
 /// A session's id: 16 random hex digits, used in `Location` URLs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct SessionId(String);
 
 impl SessionId {

@@ -39,6 +39,7 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
         "video": { "width": c.width, "height": c.height, "fps": c.fps, "target_bitrate_kbps": c.bitrate_kbps },
         "viewers": sessions.len(),
         "max_viewers": c.max_viewers,
+        "control": app.control.status().await,
     }))
 }
 

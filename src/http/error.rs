@@ -26,6 +26,9 @@ pub enum ApiError {
     Unprocessable(String, &'static str),
     #[error("{0}")]
     Unavailable(String, &'static str),
+    /// The driver seat is taken (or cannot be given): the body also names the driver.
+    #[error("{error}")]
+    Conflict { error: String, hint: &'static str, driver: Option<crate::sessions::SessionId> },
     #[error("internal error")]
     Internal(String),
 }
@@ -61,6 +64,7 @@ impl ApiError {
             ),
             ApiError::Unprocessable(_, hint) => (StatusCode::UNPROCESSABLE_ENTITY, (*hint).into()),
             ApiError::Unavailable(_, hint) => (StatusCode::SERVICE_UNAVAILABLE, (*hint).into()),
+            ApiError::Conflict { hint, .. } => (StatusCode::CONFLICT, (*hint).into()),
             ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "see the robocast log (journalctl -u robocast)".into())
             }
@@ -89,6 +93,10 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(%status, error = %self, "request refused");
         }
-        (status, Json(json!({ "error": self.to_string(), "hint": hint }))).into_response()
+        let mut body = json!({ "error": self.to_string(), "hint": hint });
+        if let ApiError::Conflict { driver, .. } = &self {
+            body["driver"] = json!(driver);
+        }
+        (status, Json(body)).into_response()
     }
 }

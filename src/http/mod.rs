@@ -24,6 +24,7 @@ use tower_http::cors::{Any, CorsLayer};
 pub use error::ApiError;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::media::MediaHub;
 use crate::rtc::Engine;
 use crate::sessions::Sessions;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub hub: MediaHub,
     pub sessions: Sessions,
+    pub control: Control,
     /// Parent of every session's token: cancelling it ends them all (shutdown).
     pub cancel: CancellationToken,
     pub started: Instant,
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/connect", post(offer::connect))
         .route("/api/sessions", get(api::sessions))
         .route("/api/sessions/{id}", patch(offer::trickle).delete(offer::end_session))
+        .route("/api/sessions/{id}/driver", post(offer::take_seat).delete(offer::release_seat))
         .route("/api/status", get(api::status))
         .route("/whep", post(offer::whep))
         .route("/whep/{id}", patch(offer::trickle).delete(offer::end_session))

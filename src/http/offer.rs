@@ -76,7 +76,16 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened,
     let id = reservation.id().clone();
     let span = tracing::info_span!("session", session_id = %id, ?role);
     let options = AnswerOptions { lip_sync: app.config.lip_sync };
-    let (answer, peer) = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options).await?;
+    // Only /api/connect sessions carry data channels; WHEP is view-only.
+    let carried = match role {
+        Role::Full => {
+            let (member, outbox) = app.control.join(id.clone()).await;
+            Some(rtc::Carried { member, outbox })
+        }
+        Role::Viewer => None,
+    };
+    let (answer, peer) =
+        rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, carried).await?;
     let etag = peer.etag.to_string();
     reservation.attach(peer);
     Ok(Opened { id, answer, etag })
@@ -156,10 +165,42 @@ pub async fn whep(
 
 /// The session a `Location` names; any malformed id (bad hex, bad UTF-8) is a 404.
 async fn find(app: &AppState, id: Result<Path<String>, PathRejection>) -> Result<rtc::PeerHandle, ApiError> {
+    Ok(find_id(app, id).await?.1)
+}
+
+async fn find_id(
+    app: &AppState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(SessionId, rtc::PeerHandle), ApiError> {
     let id = id.map(|Path(id)| id).unwrap_or_default();
     let not_found = || ApiError::NotFound(id.chars().take(64).collect());
     let id = SessionId::parse(&id).ok_or_else(not_found)?;
-    app.sessions.get(&id).await.ok_or_else(not_found)
+    let peer = app.sessions.get(&id).await.ok_or_else(not_found)?;
+    Ok((id, peer))
+}
+
+/// `POST /api/sessions/{id}/driver`: the session asks for the driver seat.
+pub async fn take_seat(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (id, _) = find_id(&app, id).await?;
+    match app.control.take_seat(&id).await {
+        Ok(()) => Ok(Json(json!({ "driver": id }))),
+        Err(refusal) => {
+            let (error, hint) = refusal.describe();
+            Err(ApiError::Conflict { error, hint, driver: refusal.driver().cloned() })
+        }
+    }
+}
+
+/// `DELETE /api/sessions/{id}/driver`: the session gives the seat up (if it has it).
+pub async fn release_seat(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (id, _) = find_id(&app, id).await?;
+    Ok(Json(json!({ "driver": app.control.release_seat(&id).await })))
 }
 
 /// `PATCH` on a session's `Location`: trickled ICE candidates (RFC 9725 §4.3.1). An

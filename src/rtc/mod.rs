@@ -8,6 +8,7 @@
 //! * [`pump`] moves frames from a media feed to a track and RTCP feedback (PLI/FIR) back
 //!   to the encoder.
 
+mod channels;
 pub mod offer;
 pub mod peer;
 pub mod pump;
@@ -33,7 +34,7 @@ use webrtc::rtp_transceiver::rtp_codec::{
 };
 
 pub use offer::Sendable;
-pub use peer::{AnswerOptions, PeerHandle, PeerState, SessionStats};
+pub use peer::{AnswerOptions, Carried, PeerHandle, PeerState, SessionStats};
 
 use crate::media::Codec;
 use offer::{Chosen, OfferInfo};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
@@ -19,7 +19,8 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 use super::offer::{Offer, OfferInfo};
-use super::{Engine, GATHER_TIMEOUT, RtcError, capability, pump, trickle};
+use super::{Engine, GATHER_TIMEOUT, RtcError, capability, channels, pump, trickle};
+use crate::control::{Member, Outgoing};
 use crate::media::{Codec, Feed, MediaHub};
 
 /// A client that got its answer but never connects (it vanished, or UDP is blocked)
@@ -127,6 +128,13 @@ pub struct AnswerOptions {
     pub lip_sync: bool,
 }
 
+/// A session's place in the control hub: its data channels are carried (`/api/connect`
+/// sessions; WHEP sessions have none).
+pub struct Carried {
+    pub member: Member,
+    pub outbox: mpsc::Receiver<Outgoing>,
+}
+
 /// Answers a checked offer and starts the session; it ends when `parent` is cancelled,
 /// the handle is closed, or the link fails.
 pub async fn answer(
@@ -136,6 +144,24 @@ pub async fn answer(
     parent: &CancellationToken,
     span: tracing::Span,
     options: AnswerOptions,
+    carried: Option<Carried>,
+) -> Result<(String, PeerHandle), RtcError> {
+    let member = carried.as_ref().map(|c| c.member.clone());
+    let answered = answer_inner(engine, offer, hub, parent, span, options, carried).await;
+    if let (Err(_), Some(member)) = (&answered, member) {
+        member.ended("the offer was refused").await;
+    }
+    answered
+}
+
+async fn answer_inner(
+    engine: &Engine,
+    offer: Offer,
+    hub: &MediaHub,
+    parent: &CancellationToken,
+    span: tracing::Span,
+    options: AnswerOptions,
+    carried: Option<Carried>,
 ) -> Result<(String, PeerHandle), RtcError> {
     let Offer { sdp, info } = offer;
     let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
@@ -149,6 +175,12 @@ pub async fn answer(
     };
     let api = engine.api_for(&info)?;
     let pc = Arc::new(api.new_peer_connection(config).await.map_err(RtcError::internal)?);
+    let cancel = parent.child_token();
+    let member = carried.as_ref().map(|c| c.member.clone());
+    if let Some(Carried { member, outbox }) = carried {
+        let _entered = span.enter();
+        channels::wire(&pc, member, outbox, cancel.clone());
+    }
     let stats = Arc::new(SessionStats::default());
     let built = async {
         // Tracks first: set_remote_description then pairs each offered m-line with a
@@ -172,6 +204,7 @@ pub async fn answer(
     let (answer, tracks) = match built {
         Ok(done) => done,
         Err(e) => {
+            cancel.cancel();
             let _ = pc.close().await;
             return Err(e);
         }
@@ -183,7 +216,7 @@ pub async fn answer(
     }));
     let handle = PeerHandle {
         pc: Arc::clone(&pc),
-        cancel: parent.child_token(),
+        cancel,
         state: state_rx,
         stats,
         video_codec: tracks.iter().map(|t| t.feed.codec()).find(|&c| c != Codec::Opus),
@@ -203,7 +236,7 @@ pub async fn answer(
         );
         tokio::spawn(reader.instrument(span.clone()));
     }
-    tokio::spawn(lifetime(handle.clone(), tracks).instrument(span));
+    tokio::spawn(lifetime(handle.clone(), tracks, member).instrument(span));
     Ok((answer, handle))
 }
 
@@ -254,8 +287,8 @@ async fn add_tracks(
 }
 
 /// Resolves when a connected link has failed, closed, or stayed disconnected for
-/// [`VANISHED_AFTER`]; says which.
-async fn link_ended(state: &mut watch::Receiver<PeerState>) -> &'static str {
+/// [`VANISHED_AFTER`]; says which. A driver's dead-man fires as soon as it disconnects.
+async fn link_ended(state: &mut watch::Receiver<PeerState>, member: Option<&Member>) -> &'static str {
     loop {
         let now = match state.wait_for(|s| !matches!(s, PeerState::Connected)).await {
             Ok(s) => *s,
@@ -263,6 +296,9 @@ async fn link_ended(state: &mut watch::Receiver<PeerState>) -> &'static str {
         };
         match now {
             PeerState::Disconnected => {
+                if let Some(member) = member {
+                    member.link_down().await;
+                }
                 let back =
                     tokio::time::timeout(VANISHED_AFTER, state.wait_for(|s| *s != PeerState::Disconnected));
                 match back.await {
@@ -278,7 +314,7 @@ async fn link_ended(state: &mut watch::Receiver<PeerState>) -> &'static str {
 }
 
 /// Waits for the connection, runs the pumps, and closes everything at the end.
-async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
+async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>, member: Option<Member>) {
     let mut state = handle.state.clone();
     let connected = tokio::select! {
         _ = handle.cancel.cancelled() => false,
@@ -289,8 +325,12 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
         s = state.wait_for(|s| matches!(s, PeerState::Connected | PeerState::Failed | PeerState::Closed)) =>
             matches!(s.as_deref(), Ok(PeerState::Connected)),
     };
+    let mut reason = "never connected";
     if connected {
         tracing::info!("viewer connected");
+        if let Some(member) = &member {
+            member.connected().await;
+        }
         // Subscribing only now makes each feed send this viewer a key frame at once.
         for OutTrack { track, feed, .. } in tracks {
             let subscription = feed.subscribe();
@@ -299,10 +339,16 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>) {
                     .in_current_span(),
             );
         }
-        tokio::select! {
-            _ = handle.cancel.cancelled() => {}
-            ended = link_ended(&mut state) => tracing::info!("viewer {ended}"),
-        }
+        reason = tokio::select! {
+            _ = handle.cancel.cancelled() => "ended",
+            ended = link_ended(&mut state, member.as_ref()) => {
+                tracing::info!("viewer {ended}");
+                ended
+            }
+        };
+    }
+    if let Some(member) = &member {
+        member.ended(reason).await;
     }
     handle.cancel.cancel();
     if let Err(e) = handle.pc.close().await {

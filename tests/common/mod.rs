@@ -6,6 +6,7 @@ pub mod browser;
 pub mod clients;
 pub mod http;
 pub mod page;
+pub mod program;
 pub mod screen;
 pub mod viewer;
 

@@ -2,6 +2,7 @@
 //! robocast's tracks, reassembles frames from RTP and (optionally) decodes them with
 //! GStreamer, so tests assert on decoded pictures and their size.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,11 +11,16 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use tokio::sync::watch;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
+use webrtc::data_channel::RTCDataChannel;
+use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
+use webrtc::data_channel::data_channel_message::DataChannelMessage;
+use webrtc::data_channel::data_channel_state::RTCDataChannelState;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::interceptor::registry::Registry;
 use webrtc::media::io::sample_builder::SampleBuilder;
@@ -54,6 +60,9 @@ pub struct ViewerOptions {
     pub h264_fmtp: &'static str,
     /// Offer VP8 besides H.264.
     pub offer_vp8: bool,
+    /// Data channels opened before the offer, like the page: `control` is unordered
+    /// without retransmits, any other label ordered and reliable.
+    pub channels: &'static [&'static str],
 }
 
 /// What Chromium offers for its main H.264 payload type.
@@ -75,6 +84,7 @@ impl Default for ViewerOptions {
             vp8_only: false,
             h264_fmtp: BROWSER_H264,
             offer_vp8: true,
+            channels: &[],
         }
     }
 }
@@ -144,10 +154,21 @@ pub struct Viewer {
     pub etag: Option<String>,
     /// When the offer was sent.
     pub offered_at: Instant,
+    /// The data channels it opened, by label.
+    pub channels: HashMap<String, Arc<RTCDataChannel>>,
+    /// What they received.
+    pub inbox: Arc<Inbox>,
 }
 
 /// A browser-like peer with recvonly audio and video transceivers and its offer SDP.
 pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) {
+    offer_with_channels(options).await.0
+}
+
+/// [`offer`], with the data channels `options` asks for, by label.
+pub async fn offer_with_channels(
+    options: &ViewerOptions,
+) -> ((Arc<RTCPeerConnection>, String), HashMap<String, Arc<RTCDataChannel>>) {
     let mut media = MediaEngine::default();
     let mut codecs = Vec::new();
     if options.offer_vp8 || options.vp8_only {
@@ -186,18 +207,77 @@ pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) 
             RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, send_encodings: vec![] };
         pc.add_transceiver_from_kind(kind, Some(init)).await.expect("transceiver");
     }
+    let mut channels = HashMap::new();
+    for &label in options.channels {
+        let init = (label == "control").then(|| RTCDataChannelInit {
+            ordered: Some(false),
+            max_retransmits: Some(0),
+            ..Default::default()
+        });
+        let channel = pc.create_data_channel(label, init).await.expect("data channel");
+        channels.insert(label.to_owned(), channel);
+    }
     let offer = pc.create_offer(None).await.expect("offer");
     let mut gathered = pc.gathering_complete_promise().await;
     pc.set_local_description(offer).await.expect("local description");
     let _ = gathered.recv().await;
     let sdp = pc.local_description().await.expect("local description").sdp;
-    (pc, sdp)
+    ((pc, sdp), channels)
+}
+
+/// What a viewer's data channels received: (label, text), in arrival order.
+pub struct Inbox {
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>,
+}
+
+impl Inbox {
+    /// The next message on `label` whose JSON satisfies `want`, skipping others; panics
+    /// with what came instead after `timeout`.
+    pub async fn expect(&self, label: &str, timeout: Duration, want: impl Fn(&Value) -> bool) -> Value {
+        let mut rx = self.rx.lock().await;
+        let mut skipped = Vec::new();
+        let found = tokio::time::timeout(timeout, async {
+            while let Some((got, text)) = rx.recv().await {
+                let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+                if got == label && want(&value) {
+                    return Some(value);
+                }
+                skipped.push(format!("{got}: {text}"));
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(value)) => value,
+            _ => panic!("no matching message on `{label}` within {timeout:?}; got instead: {skipped:#?}"),
+        }
+    }
+
+    /// Everything that arrived so far.
+    pub async fn drain(&self) -> Vec<(String, String)> {
+        let mut rx = self.rx.lock().await;
+        let mut all = Vec::new();
+        while let Ok(message) = rx.try_recv() {
+            all.push(message);
+        }
+        all
+    }
 }
 
 impl Viewer {
     /// Connects to robocast at `addr`; panics with the server's answer if it refuses.
     pub async fn connect(addr: SocketAddr, options: ViewerOptions) -> Viewer {
-        let (pc, sdp) = offer(&options).await;
+        let ((pc, sdp), channels) = offer_with_channels(&options).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for (label, channel) in &channels {
+            let (tx, label) = (tx.clone(), label.clone());
+            channel.on_message(Box::new(move |message: DataChannelMessage| {
+                let text = String::from_utf8_lossy(&message.data).into_owned();
+                let _ = tx.send((label.clone(), text));
+                Box::pin(async {})
+            }));
+        }
+        let inbox = Arc::new(Inbox { rx: tokio::sync::Mutex::new(rx) });
         let received = Arc::new(Received::default());
         let on_track_received = Arc::clone(&received);
         pc.on_track(Box::new(move |track, _, _| {
@@ -211,7 +291,37 @@ impl Viewer {
         let (answer, location, etag) = signal(addr, options.signalling, &sdp).await;
         let answer = RTCSessionDescription::answer(answer).expect("answer parses");
         pc.set_remote_description(answer).await.expect("answer accepted");
-        Viewer { pc, received, location, etag, offered_at }
+        Viewer { pc, received, location, etag, offered_at, channels, inbox }
+    }
+
+    /// The session id (the last part of its `Location`).
+    pub fn session(&self) -> &str {
+        self.location.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// Waits until the channel `label` is open.
+    pub async fn wait_open(&self, label: &str, timeout: Duration) {
+        let channel = self.channels.get(label).unwrap_or_else(|| panic!("no `{label}` channel offered"));
+        let deadline = Instant::now() + timeout;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        channel.on_open(Box::new(move || {
+            let _ = tx.send(());
+            Box::pin(async {})
+        }));
+        while channel.ready_state() != RTCDataChannelState::Open {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left.min(Duration::from_millis(50)), rx.recv()).await.is_err()
+                && Instant::now() >= deadline
+            {
+                panic!("`{label}` did not open within {timeout:?}");
+            }
+        }
+    }
+
+    /// Sends text on `label`.
+    pub async fn send(&self, label: &str, text: &str) {
+        let channel = self.channels.get(label).unwrap_or_else(|| panic!("no `{label}` channel offered"));
+        channel.send_text(text.to_owned()).await.expect("data channel send");
     }
 
     /// Counts frames over `window` after the first one: frames per second.
