@@ -6,14 +6,22 @@
 //! `text/plain;charset=UTF-8`) and never checks the status, so robocast must take a JSON
 //! offer whatever the Content-Type.
 //!
+//! Its messages work too: `conn.put_nowait(obj)` (RTCBot's `default` data channel) reaches
+//! a program on robocast's control socket, and the program's message on `default` reaches
+//! `conn.subscribe`.
+//!
 //! Needs `tests/clients/setup.sh` (rtcbot.js) and the Debian package `chromium`; without
 //! them the test fails rather than skips.
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::{Result, bail};
 use common::browser::Browser;
 use common::clients::{self, START_TIMEOUT};
+use common::program::{self, Program};
+use serde_json::json;
 
 /// RTCBot's documented page code, with the audio subscribed too, run on an empty page of
 /// robocast's origin. Its outcome lands in `window.rtcbotOutcome`.
@@ -21,6 +29,9 @@ const RTCBOT_PAGE: &str = r#"(() => {
     document.body.innerHTML = '<video autoplay playsinline muted></video><audio autoplay></audio>';
     (async () => {
         var conn = new rtcbot.RTCConnection();
+        window.rtcbotConn = conn;
+        window.rtcbotMessages = [];
+        conn.subscribe(m => window.rtcbotMessages.push(m));
         conn.video.subscribe(stream => { document.querySelector("video").srcObject = stream; });
         conn.audio.subscribe(stream => { document.querySelector("audio").srcObject = stream; });
         let offer = await conn.getLocalDescription();
@@ -33,7 +44,14 @@ const RTCBOT_PAGE: &str = r#"(() => {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtcbot_js_plays_robocast_video_and_audio() -> Result<()> {
     let rtcbot_js = clients::built("rtcbot.js")?;
-    let daemon = common::start_daemon(clients::test_sources).await;
+    let (socket, _dir) = program::socket_path();
+    let with_socket = socket.clone();
+    let daemon = common::start_daemon(move |config| {
+        clients::test_sources(config);
+        config.control_socket = Some(with_socket);
+    })
+    .await;
+    let (mut robot, _) = Program::connect(&socket).await;
     let browser = Browser::launch().await?;
     // Any page of robocast's origin will do: RTCBot's fetch to /api/connect is then same-origin.
     let page = browser.new_page(&format!("http://{}/healthz", daemon.local_addr())).await?;
@@ -56,6 +74,17 @@ async fn rtcbot_js_plays_robocast_video_and_audio() -> Result<()> {
         bail!("RTCBot's page code failed: {outcome}\n{}", clients::fetch_log(&page).await);
     }
     clients::check_playback(&page).await?;
+
+    // RTCBot's documented messaging: put_nowait on its `default` channel, subscribe for replies.
+    page.eval(r#"window.rtcbotConn.put_nowait({ "kind": "ping", "n": 7 })"#).await?;
+    let timeout = Duration::from_secs(10);
+    let got = robot.expect(timeout, |v| v["type"] == "message" && v["channel"] == "default").await;
+    assert_eq!(got["data"], json!({ "kind": "ping", "n": 7 }), "{got}");
+    robot.send(&json!({ "to": "all", "channel": "default", "data": { "kind": "pong", "n": 7 } })).await;
+    let received =
+        page.wait_for("window.rtcbotMessages.length > 0 && window.rtcbotMessages[0]", timeout).await?;
+    let received: serde_json::Value = serde_json::from_str(received.as_str().unwrap_or_default())?;
+    assert_eq!(received, json!({ "kind": "pong", "n": 7 }), "conn.subscribe got {received}");
 
     browser.close().await?;
     daemon.shutdown().await;
