@@ -68,9 +68,16 @@ async fn viewers_joining_and_leaving_normally_log_no_warning() {
     let daemon = common::start_daemon(|_| {}).await;
     let addr = daemon.local_addr();
     let _ = take();
-    // Leaves by closing its peer connection (a closed tab) ...
-    let closing = Viewer::connect(addr, ViewerOptions::undecoded()).await;
+    // Leaves by closing its peer connection (a closed tab), after driving a little on the
+    // page's data channels ...
+    let options = ViewerOptions { channels: &["control", "state"], ..ViewerOptions::undecoded() };
+    let closing = Viewer::connect(addr, options).await;
     closing.received.wait_frames(10, Duration::from_secs(10)).await;
+    closing.wait_open("control", Duration::from_secs(10)).await;
+    let seat = format!("/api/sessions/{}/driver", closing.session());
+    assert_eq!(http::post(addr, &seat, "application/json", b"").await.status, 200);
+    closing.send("control", r#"{"type":"drive","linear":0.1,"angular":0}"#).await;
+    closing.send("state", r#"{"type":"note"}"#).await;
     closing.close().await;
     until_no_sessions(addr).await;
     // ... and by DELETE (a WHEP player's stop).
