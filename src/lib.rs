@@ -13,13 +13,17 @@
 //! http::serve (hyper) ─▶ router (axum, CORS) ── POST /api/connect, /whep ──▶ rtc::offer
 //!      │                  (codec chosen from the offer) ─▶ rtc::peer::answer ─▶ rtc::pump
 //!      └── /api/sessions, /api/status, PATCH/DELETE ──▶ sessions::Sessions (registry task)
+//!
+//! browser data channels ─▶ rtc::channels ─▶ control hub (seat, dead-man) ─▶ control::socket ─▶ programs
 //! ```
 //!
 //! * [`media`] is the only module that touches GStreamer; [`rtc`] the only one that
-//!   touches webrtc-rs. Between them travel robocast's own types: [`media::EncodedFrame`],
-//!   [`media::Feed`], [`media::H264Profile`], [`sessions::SessionId`].
+//!   touches webrtc-rs; [`control`] touches neither. Between them travel robocast's own
+//!   types: [`media::EncodedFrame`], [`media::Feed`], [`media::H264Profile`],
+//!   [`sessions::SessionId`], [`control::Member`].
 //! * State has owners: each pipeline supervisor owns its pipeline, the registry task owns
-//!   the session map, each session's lifetime task owns its peer connection (built from a
+//!   the session map, the control hub owns the seat, the dead-man and every data-channel
+//!   queue, each session's lifetime task owns its peer connection (built from a
 //!   webrtc-rs API of its own, with exactly the codecs chosen from its offer). Counters
 //!   that the streaming thread writes are atomics.
 //! * GStreamer calls that can block run on tokio's blocking pool, never on the runtime's

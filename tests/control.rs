@@ -102,6 +102,11 @@ async fn only_the_driver_commands_and_everyone_is_told_who_drives() {
 
     let told = robot.expect(T, |v| v["type"] == "driver").await;
     assert_eq!(told["session"], a.session());
+    let listed = http::get(addr, "/api/sessions").await.json();
+    assert_eq!(listed["driver"], a.session(), "{listed}");
+    let driving: Vec<bool> =
+        listed["sessions"].as_array().expect("sessions").iter().map(|s| s["driving"] == true).collect();
+    assert_eq!(driving.iter().filter(|&&d| d).count(), 1, "{listed}");
     for viewer in [&a, &b] {
         let notice = viewer.inbox.expect("state", T, |v| v["type"] == "driver").await;
         assert_eq!(notice["session"], a.session());

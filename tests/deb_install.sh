@@ -25,4 +25,26 @@ as_robocast() { $SUDO runuser -u robocast -- env HOME=/tmp "$@"; }
 as_robocast robocast --version | grep -q "robocast" || fail "--version"
 as_robocast robocast check --config /etc/robocast/robocast.toml --video test --audio test --size 320x240 \
     || fail "robocast check as the robocast user"
-echo "deb install: 1 passed, 0 failed"
+
+# The daemon as the service user, with the control socket where robot programs look for
+# it: mode 0660, owned by robocast, answering with a hello line.
+dir=$(mktemp -d)
+chmod 0755 "$dir"
+$SUDO chown robocast "$dir"
+sock="$dir/control.sock"
+as_robocast robocast --config /etc/robocast/robocast.toml --video test --audio none --size 320x240 \
+    --listen 127.0.0.1:0 --control-socket "$sock" >"$dir/log" 2>&1 &
+daemon=$!
+tries=0
+until [ -S "$sock" ]; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 100 ] || { cat "$dir/log" >&2; fail "no control socket after 10 s"; }
+    sleep 0.1
+done
+[ "$($SUDO stat -c '%a %U' "$sock")" = "660 robocast" ] || fail "socket is $($SUDO stat -c '%a %U' "$sock"), want 660 robocast"
+hello=$(as_robocast python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.makefile().readline())' "$sock")
+echo "$hello" | grep -q '"type":"hello"' || fail "no hello on the control socket: $hello"
+$SUDO kill "$daemon" 2>/dev/null || true
+wait "$daemon" 2>/dev/null || true
+$SUDO rm -rf "$dir"
+echo "deb install: 2 passed, 0 failed"

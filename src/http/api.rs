@@ -43,9 +43,22 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `GET /api/sessions`: who is connected.
+/// `GET /api/sessions`: who is connected, and who drives.
 pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
-    Json(json!({ "sessions": app.sessions.list().await }))
+    let driver = app.control.status().await.and_then(|c| c.driver);
+    let sessions: Vec<Value> = app
+        .sessions
+        .list()
+        .await
+        .into_iter()
+        .map(|session| {
+            let driving = driver.as_ref() == Some(&session.id);
+            let mut value = json!(session);
+            value["driving"] = json!(driving);
+            value
+        })
+        .collect();
+    Json(json!({ "sessions": sessions, "driver": driver }))
 }
 
 /// `GET /api/config`: what the page needs before it makes an offer.
