@@ -124,6 +124,21 @@ impl Hub {
                     self.fire(&id, Reason::ChannelClosed);
                 }
             }
+            Command::ChannelFailed { id, label, error } => {
+                tracing::debug!(session = %id, %label, %error, "data channel failed");
+                self.counts.refused_from_browsers += 1;
+                let notice = json!({
+                    "from": "robocast",
+                    "type": "error",
+                    "error": format!("the `{label}` channel broke: {error}"),
+                    "hint": format!("send messages of at most {MAX_MESSAGE} bytes; reconnect to open it again"),
+                    "channel": label,
+                });
+                if label != STATE {
+                    self.notify_session(&id, STATE, line(&notice));
+                }
+                self.handle(Command::ChannelClosed { id, label });
+            }
             Command::FromBrowser { id, label, payload, at } => self.route_browser(id, label, payload, at),
             Command::LinkDown { id } => self.fire(&id, Reason::Link),
             Command::Leave { id, reason } => self.leave(id, reason),

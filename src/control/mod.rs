@@ -75,6 +75,7 @@ enum Command {
     Connected { id: SessionId },
     ChannelOpen { id: SessionId, label: String },
     ChannelClosed { id: SessionId, label: String },
+    ChannelFailed { id: SessionId, label: String, error: String },
     FromBrowser { id: SessionId, label: String, payload: Payload, at: std::time::Instant },
     LinkDown { id: SessionId },
     Leave { id: SessionId, reason: String },
@@ -186,6 +187,12 @@ impl Member {
 
     pub async fn channel_closed(&self, label: &str) {
         self.send(Command::ChannelClosed { id: self.id.clone(), label: label.into() }).await;
+    }
+
+    /// The channel `label` broke (a message too large for the library, a protocol error).
+    pub async fn channel_failed(&self, label: &str, error: &str) {
+        let command = Command::ChannelFailed { id: self.id.clone(), label: label.into(), error: error.into() };
+        self.send(command).await;
     }
 
     /// A message from the browser on `label`.

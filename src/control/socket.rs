@@ -97,13 +97,16 @@ pub async fn serve(listener: UnixListener, path: PathBuf, control: Control, canc
             },
         }
     }
-    programs.close();
-    programs.wait().await;
+    // Nobody can connect from here on: a program that reconnects during shutdown gets
+    // "no such file" at once instead of a connection nobody answers.
+    drop(listener);
     if let Err(e) = std::fs::remove_file(&path)
         && e.kind() != io::ErrorKind::NotFound
     {
         tracing::debug!(error = %e, path = %path.display(), "removing the control socket");
     }
+    programs.close();
+    programs.wait().await;
 }
 
 /// A program's line to robocast.

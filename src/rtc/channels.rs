@@ -65,6 +65,18 @@ fn adopt(channel: Arc<RTCDataChannel>, member: Member, open: Open) {
             })
         }));
     }
+    {
+        let (member, open, label) = (member.clone(), Arc::clone(&open), label.clone());
+        // webrtc-rs ends a channel whose message is over its 64 KiB read buffer with an
+        // error, not a close.
+        channel.on_error(Box::new(move |error| {
+            let (member, open, label) = (member.clone(), Arc::clone(&open), label.clone());
+            Box::pin(async move {
+                open.lock().unwrap_or_else(PoisonError::into_inner).remove(&label);
+                member.channel_failed(&label, &error.to_string()).await;
+            })
+        }));
+    }
     channel.on_close(Box::new(move || {
         let (member, open, label) = (member.clone(), Arc::clone(&open), label.clone());
         Box::pin(async move {
