@@ -191,7 +191,8 @@ impl Member {
 
     /// The channel `label` broke (a message too large for the library, a protocol error).
     pub async fn channel_failed(&self, label: &str, error: &str) {
-        let command = Command::ChannelFailed { id: self.id.clone(), label: label.into(), error: error.into() };
+        let command =
+            Command::ChannelFailed { id: self.id.clone(), label: label.into(), error: error.into() };
         self.send(command).await;
     }
 
