@@ -1,9 +1,10 @@
-// The robocast robot page: connect on load, show the robot's video and sound, say what is
-// wrong when the picture is not live (the connection, or the robot's own health), live
-// stats and fullscreen. All WebRTC work lives in robocast.js; this file only wires the
-// client to the DOM.
+// The robocast robot console: connect on load, show the robot's video and sound, say what
+// is wrong when the picture is not live (the connection, or the robot's own health), drive
+// the robot (the driver seat; keyboard, gamepad or touch joystick), the robot's messages
+// in a console, a clock, live stats, help, shortcuts and fullscreen. All WebRTC and
+// driving work lives in robocast.js; this file only wires the client to the DOM.
 
-import { RobocastClient } from './robocast.js';
+import { RobocastClient, gamepad, isTypingOrShortcut, joystick, keyboard } from './robocast.js';
 
 const $ = (id) => document.getElementById(id);
 const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -13,6 +14,10 @@ const statusLine = $('status');
 const overlay = $('overlay');
 const soundButton = $('sound');
 const statsPanel = $('stats');
+const driveButton = $('drive');
+const consolePanel = $('console');
+const joystickPad = $('joystick');
+const help = $('help');
 
 const client = new RobocastClient({ video: 'recvonly', audio: 'recvonly' });
 // For automated tests and the console. client.pc is replaced on each reconnect, so
@@ -78,6 +83,11 @@ const STATE_TEXT = {
 
 client.addEventListener('statechange', render);
 client.addEventListener('health', render);
+client.addEventListener('statechange', () => {
+  if (client.state !== 'connected') heardHello = false;
+  renderSeat();
+  logState();
+});
 
 /** The status line's words and the card over the picture: {status, title, error, hint}. */
 function describe() {
@@ -180,13 +190,285 @@ function renderFullscreen() {
 fullscreenButton.addEventListener('click', toggleFullscreen);
 // Anywhere on the picture, problems included: the card lets clicks through.
 $('screen').addEventListener('dblclick', toggleFullscreen);
-document.addEventListener('fullscreenchange', renderFullscreen);
-document.addEventListener('webkitfullscreenchange', renderFullscreen);
+for (const name of ['fullscreenchange', 'webkitfullscreenchange']) {
+  document.addEventListener(name, () => {
+    renderFullscreen();
+    // The stage went to the top layer over the open help: show the help over it again.
+    if (help.open) {
+      help.close();
+      help.showModal();
+    }
+  });
+}
+
+// --- the driver seat: one session drives, everyone sees who ---------------------------
+
+let heardHello = false; // until robocast's hello, who drives is unknown
+let seatBusy = false; // a take or release is under way
+const idPrefix = (id) => String(id).slice(0, 6);
+
+function seatState() {
+  if (client.state !== 'connected' || !heardHello) return 'unknown';
+  if (client.driving) return 'you';
+  return client.driver ? 'other' : 'nobody';
+}
+
+function renderSeat() {
+  const seat = seatState();
+  const connected = client.state === 'connected';
+  $('seat').dataset.seat = seat;
+  stage.dataset.seat = seat;
+  $('seat-text').textContent = {
+    unknown: connected ? 'Asking who drives…' : 'Not connected',
+    you: 'You drive',
+    other: `${idPrefix(client.driver)} drives`,
+    nobody: 'Nobody drives',
+  }[seat];
+  $('seat').title = seat === 'other' ? `Session ${client.driver} drives the robot` : 'Who drives the robot';
+  driveButton.disabled = !connected || seatBusy;
+  driveButton.setAttribute('aria-pressed', String(client.driving));
+  driveButton.querySelector('.label').textContent = client.driving ? 'Release' : 'Take control';
+  driveButton.querySelector('use').setAttribute('href', client.driving ? '#i-release' : '#i-wheel');
+  driveButton.title = client.driving ? 'Stop driving and let someone else (c)' : 'Take control of the robot (c)';
+  renderDeck();
+}
+
+async function toggleSeat() {
+  if (seatBusy || client.state !== 'connected') return;
+  seatBusy = true;
+  renderSeat();
+  try {
+    await (client.driving ? client.releaseControl() : client.takeControl());
+  } catch (err) {
+    const who = err.driver ? ` (${idPrefix(err.driver)} drives)` : '';
+    showNotice(`${capitalise(err.message)}${who}`, err.hint);
+    log('error', 'robocast', `${err.message}${who}${err.hint ? `. ${err.hint}` : ''}`);
+  } finally {
+    seatBusy = false;
+    renderSeat();
+  }
+}
+
+driveButton.addEventListener('click', toggleSeat);
+
+client.addEventListener('hello', (e) => {
+  heardHello = true;
+  const { session, deadmanMs } = e.detail;
+  if (deadmanMs) $('help-deadman').textContent = `${deadmanMs} ms`;
+  log('notice', 'robocast', `connected as ${idPrefix(session)}; ${whoDrives()}`
+    + (deadmanMs ? `; the robot stops after ${deadmanMs} ms without a word from its driver` : ''));
+  renderSeat();
+});
+
+client.addEventListener('driver', () => {
+  renderSeat();
+  // Not when the connection ends: the status says that.
+  if (heardHello && client.session) log(client.driving ? 'you' : 'notice', 'robocast', whoDrives());
+});
+
+function whoDrives() {
+  if (client.driving) return 'you drive';
+  return client.driver ? `${idPrefix(client.driver)} drives` : 'nobody drives';
+}
+
+const DEADMAN_WHY = {
+  silence: (ms) => `nothing heard for ${ms} ms`,
+  hidden: () => 'the tab was hidden',
+  'channel closed': () => 'the control channel closed',
+  link: () => 'the link dropped',
+  ended: () => 'the session ended',
+  released: () => 'the seat was released',
+};
+
+client.addEventListener('deadman', (e) => {
+  const { session, silentMs, reason, you } = e.detail;
+  const why = DEADMAN_WHY[reason]?.(silentMs) ?? reason;
+  log('deadman', 'robocast', `dead-man stop: ${why} (${you ? 'you' : idPrefix(session)})`);
+});
+
+client.addEventListener('robotError', (e) => {
+  const { error, hint, channel } = e.detail;
+  log('error', 'robocast', `refused on ${channel || 'a channel'}: ${error}${hint ? `. ${hint}` : ''}`);
+});
+
+// --- driving: keyboard, gamepad or joystick, sent at 20 Hz by the client ---------------
+
+const touchScreen = matchMedia('(any-pointer: coarse)');
+// What each input wants, newest last: the newest that wants to move drives.
+const wishes = new Map();
+let nudgedAt = -Infinity;
+
+function onWish(source, wish) {
+  wishes.delete(source);
+  if (wish.stop) wishes.clear();
+  else if (wish.linear || wish.angular) wishes.set(source, wish);
+  const { linear = 0, angular = 0 } = [...wishes.values()].at(-1) || {};
+  client.drive(linear, angular);
+  if ((linear || angular) && !client.driving && performance.now() - nudgedAt > 3000) {
+    nudgedAt = performance.now();
+    showNotice('You are not driving', 'Take control first (c).');
+  }
+}
+
+keyboard(window, (wish) => onWish('keyboard', wish));
+gamepad((wish) => onWish('gamepad', wish));
+joystick(joystickPad, (wish) => onWish('joystick', wish));
+touchScreen.addEventListener('change', renderDeck);
+
+// --- the console: the robot's messages and robocast's notices, newest last ------------
+
+const MAX_LINES = 200;
+const MAX_TEXT = 500; // a 16 KiB message would fill the panel
+// The same query as style.css's: until the user chooses, the console shows where the
+// screen has room for it under the picture.
+const roomBelowPicture = matchMedia('(max-aspect-ratio: 3/4)');
+let consoleChoice = null; // the user's, once they toggle
+let unread = 0;
+
+const consoleShown = () => consoleChoice ?? roomBelowPicture.matches;
+
+function log(kind, from, text) {
+  const list = $('log');
+  const atBottom = consolePanel.scrollHeight - consolePanel.scrollTop - consolePanel.clientHeight < 8;
+  const at = client.robotTime() || new Date();
+  const line = document.createElement('li');
+  line.dataset.kind = kind;
+  const time = document.createElement('time');
+  time.dateTime = at.toISOString();
+  time.textContent = clockTime(at);
+  const source = document.createElement('span');
+  source.className = 'from';
+  source.textContent = from;
+  const body = document.createElement('span');
+  body.className = 'text';
+  body.textContent = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
+  line.append(time, source, body);
+  list.append(line);
+  while (list.childElementCount > MAX_LINES) list.firstElementChild.remove();
+  if (atBottom) consolePanel.scrollTop = consolePanel.scrollHeight;
+  if (!consoleShown()) {
+    unread++;
+    renderUnread();
+  }
+}
+
+client.addEventListener('message', (e) => {
+  const { channel, data } = e.detail;
+  log('message', channel, typeof data === 'string' ? data : JSON.stringify(data));
+});
+client.addEventListener('notice', (e) => log('notice', 'robocast', JSON.stringify(e.detail)));
+
+let loggedState = 'connecting';
+function logState() {
+  const { state, lastError } = client;
+  if (state === loggedState) return;
+  loggedState = state;
+  log(state === 'connected' ? 'notice' : 'error', 'page',
+    lastError ? `${STATE_TEXT[state].replace(/…$/, '')}: ${lastError}` : STATE_TEXT[state]);
+}
+
+/** The console and the joystick. style.css shows the console by data-console alone, so
+ * the layout never waits for this script after the screen turns. */
+function renderDeck() {
+  const shown = consoleShown();
+  const was = $('console-toggle').getAttribute('aria-pressed') === 'true';
+  stage.dataset.console = consoleChoice === null ? 'auto' : consoleChoice ? 'shown' : 'hidden';
+  $('console-toggle').setAttribute('aria-pressed', String(shown));
+  if (shown) {
+    if (!was) consolePanel.scrollTop = consolePanel.scrollHeight;
+    unread = 0;
+    renderUnread();
+  }
+  joystickPad.hidden = !(client.driving && touchScreen.matches);
+  stage.dataset.joystick = joystickPad.hidden ? 'hidden' : 'shown';
+}
+
+function renderUnread() {
+  const badge = $('unread');
+  badge.hidden = unread === 0;
+  badge.textContent = unread > 99 ? '99+' : String(unread);
+}
+
+function toggleConsole() {
+  consoleChoice = !consoleShown();
+  renderDeck();
+}
+
+$('console-toggle').addEventListener('click', toggleConsole);
+roomBelowPicture.addEventListener('change', renderDeck);
+
+// --- the clock: the robot's time, and how long this session has run -------------------
+
+const pad2 = (n) => String(n).padStart(2, '0');
+const clockTime = (d) => `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+
+function renderClock() {
+  const robot = client.robotTime();
+  $('robot-time').textContent = robot ? clockTime(robot) : '--:--:--';
+  const skew = robot ? Math.round((robot - Date.now()) / 1000) : 0;
+  $('robot-time').title = Math.abs(skew) >= 2
+    ? `The robot's clock, ${Math.abs(skew)} s ${skew > 0 ? 'ahead of' : 'behind'} yours`
+    : "The robot's clock";
+  if (!client.connectedAt) {
+    $('session-time').textContent = '-:--';
+    return;
+  }
+  const seconds = Math.floor((Date.now() - client.connectedAt) / 1000);
+  const [h, m, s] = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  $('session-time').textContent = h ? `${h}:${pad2(m)}:${pad2(s)}` : `${m}:${pad2(s)}`;
+}
+
+setInterval(renderClock, 500);
+
+// --- help, passing notices and keyboard shortcuts --------------------------------------
+
+function toggleHelp() {
+  if (help.open) help.close();
+  else help.showModal();
+}
+
+$('help-toggle').addEventListener('click', toggleHelp);
+// A click on the backdrop (the dialog box itself, outside its form) closes it.
+help.addEventListener('click', (e) => {
+  if (e.target === help) help.close();
+});
+
+let noticeTimer = null;
+function showNotice(text, hint = '') {
+  const notice = $('notice');
+  notice.textContent = hint ? `${text}. ${hint}` : text;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice.hidden = true; }, 4000);
+}
+
+const SHORTCUTS = {
+  c: toggleSeat,
+  f: toggleFullscreen,
+  l: toggleConsole,
+  m: () => soundButton.click(),
+  i: () => $('stats-toggle').click(),
+  h: toggleHelp,
+  '?': toggleHelp,
+};
+
+window.addEventListener('keydown', (e) => {
+  if (e.repeat || isTypingOrShortcut(e)) return;
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  // While the help is open, only its own keys work (and Esc, which the dialog handles).
+  if (help.open && key !== 'h' && key !== '?') return;
+  const action = SHORTCUTS[key];
+  if (!action) return;
+  e.preventDefault();
+  action();
+});
 
 // --- start -----------------------------------------------------------------------------
 
 renderSound();
 renderStats(null);
+renderSeat();
+renderClock();
 // The promise only reports the first outcome; the status line shows every change, and
 // the client reconnects by itself (and ends the session on pagehide).
 client.connect().catch(() => {});

@@ -5,27 +5,35 @@
  *
  *   <video id="v" autoplay playsinline muted></video>
  *   <script type="module">
- *     import { RobocastClient } from '/robocast.js';
+ *     import { RobocastClient, keyboard } from '/robocast.js';
  *     const robot = new RobocastClient();     // or { base: 'https://robot.local:8443' }
  *     robot.addEventListener('track', () => { v.srcObject = robot.remoteStream; });
  *     robot.addEventListener('statechange', () => console.log(robot.state, robot.lastError));
  *     robot.addEventListener('health', (e) => console.log(e.detail.ok ? 'live' : e.detail.problem));
  *     robot.addEventListener('stats', (e) => console.log(e.detail.fps, 'fps'));
- *     robot.addEventListener('message', (e) => console.log('robot says', e.detail));
- *     robot.connect().catch(() => {});        // reconnects by itself; send({...}) drives
+ *     robot.addEventListener('message', (e) => console.log(e.detail.channel, e.detail.data));
+ *     robot.addEventListener('driver', (e) => console.log(e.detail.you ? 'you drive' : e.detail.session));
+ *     robot.connect().catch(() => {});        // reconnects by itself
+ *     keyboard(window, ({ linear, angular }) => robot.drive(linear, angular));
+ *     button.onclick = () => robot.takeControl().catch((err) => alert(`${err.message}\n${err.hint}`));
  *   </script>
  *
  * Options: `base` (server origin, default same origin), `video` / `audio` ('recvonly',
  * 'sendrecv', 'sendonly' or false to leave the kind out), `localStream` (the MediaStream
  * whose tracks are sent when a direction sends), `headers` (extra HTTP headers),
- * `closeOnPageHide` (default true: end the server session when the tab goes away).
+ * `closeOnPageHide` (default true: end the server session when the tab goes away),
+ * `channels` (data channels to open besides `control` and `state`: an object of label →
+ * RTCDataChannelInit, e.g. `{ default: {} }` for RTCBot's).
  *
  * Properties: `pc` (the current RTCPeerConnection, replaced on every reconnect),
  * `state` ('connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed'; 'closed'
  * also before connect()), `lastError` / `lastHint` (why we are not connected, '' once
  * connected), `retryInMs`, `remoteStream` (MediaStream of the robot's tracks, a new one
  * per connection), `session` (server session id), `stats` (last stats sample), `canSend`,
- * `health` (below).
+ * `health` (below), `connectedAt` (Date this connection came up, or null), `driver` (the
+ * session that drives, or null), `driving` (true while that is this session), `deadmanMs`
+ * (the robot's dead-man delay, from its hello), `robotTime()` (the robot's clock now, as a
+ * Date; null before its hello).
  *
  * `health` {ok, cause, problem, hint, media} says whether the robot's media is really
  * arriving, which 'connected' alone does not: a connection can stay up over a frozen or
@@ -43,8 +51,15 @@
  * Events (CustomEvent, payload in `detail`): `statechange` {state, error, hint, retryInMs},
  * `health` (a copy of `health`, on every change),
  * `track` {track, streams, stream}, `stats` {width, height, fps, bitrateKbps, rttMs,
- * packetsLost, lossPercent, framesDecoded, audioLevel?}, `message` (parsed JSON from the
- * robot's `state` channel), `channel` {label, open}.
+ * packetsLost, lossPercent, framesDecoded, audioLevel?}, `channel` {label, open},
+ * `message` {channel, data} for every message from the robot's programs on any channel
+ * (data is the parsed JSON, or the text if it is not JSON).
+ * robocast's own notices (`"from":"robocast"` on `state`) are events of their own:
+ * `hello` {session, driver, deadmanMs, timeMs, version} when the `state` channel opens;
+ * `driver` {session, you} when the seat changes hands (session null: nobody drives);
+ * `deadman` {session, silentMs, reason, you} when the robot was told to stop;
+ * `robotError` {error, hint, channel} when robocast refused a message we sent;
+ * `notice` (the notice itself) for a kind this client does not know.
  *
  * connect() resolves on 'connected' and rejects with a RobocastError {message, hint} on
  * 'failed' or 'closed'; the client keeps reconnecting whatever happened to that promise.
@@ -52,6 +67,31 @@
  * Retry policy: a lost connection or an unreachable / overloaded server (network error,
  * 5xx, 503 viewer limit) is retried forever with backoff 1 s → 10 s. A request the server
  * rejects as wrong (other 4xx) ends in 'failed': the same offer would be rejected again.
+ *
+ * Sending: `send(channel, data)` returns a promise that resolves once the message is
+ * handed to the channel, waiting for the channel to open (across reconnects, except on
+ * `control`). A string is sent as it is (it must be JSON text already); anything else is
+ * JSON-encoded. It rejects with a RobocastError saying why: not connected (closed or
+ * failed), closed while waiting, a channel that was never opened, a message over 16 KiB, a
+ * `control` command replaced by a newer one before it left, or the connection lost before
+ * a `control` command left. `control` is unreliable and only the newest command matters,
+ * so at most one waits. `send(obj)` with one object still means `send('control', obj)`.
+ *
+ * Driving (README "Drive the robot"): `takeControl()` asks for the driver seat (resolves
+ * {driver}; rejects with a RobocastError whose `driver` names who drives, and `status`);
+ * `releaseControl()` gives it back. While this session drives and the tab is visible, a
+ * 20 Hz loop sends the active command on `control`, or `{"type":"heartbeat"}` when there is
+ * none, so robocast's dead-man knows the link is alive. `drive(linear, angular)` (-1..1,
+ * forward and left positive) makes `{"type":"drive",...}` the active command;
+ * `drive(0, 0)` or `stop()` sends `{"type":"stop"}` a few times, then heartbeats;
+ * `command(obj)` makes any command the active one. A tab that is hidden while driving
+ * sends `{"type":"hidden"}` at once (the robot stops), forgets the active command, and
+ * resumes heartbeats when it is shown again.
+ *
+ * Input helpers, each calling onChange({linear, angular}) when the wish changes and
+ * returning a function that stops it: `keyboard(target, onChange)` (WASD and arrows;
+ * space stops, with `stop: true`), `gamepad(onChange, {deadzone})` (left stick and d-pad),
+ * `joystick(element, onChange, {deadzone})` (a touch joystick drawn in `element`).
  */
 
 const BACKOFF_MIN_MS = 1000;
@@ -70,6 +110,15 @@ const STALL_MS = 1000; // nothing new for this long while 'connected': ask the r
 const STATUS_TIMEOUT_MS = 2000; // /api/status unanswered for this long: the robot is gone
 const STATUS_RECHECK_MS = 2000; // while media stays away, ask again this often
 const NOT_ANSWERING_HINT = 'It may be restarting, powered off or off the network; reconnecting.';
+const MAX_MESSAGE_BYTES = 16 * 1024; // robocast refuses larger data channel messages
+const DRIVE_INTERVAL_MS = 50; // 20 Hz: well inside the robot's dead-man delay (300 ms by default)
+const STOP_REPEATS = 3; // `control` has no retransmits: a lost stop is sent again
+// A `control` command waits while more than this is unsent: piling up old commands would
+// only delay the newest.
+const CONTROL_BACKLOG_BYTES = 1024;
+const HEARTBEAT = JSON.stringify({ type: 'heartbeat' });
+const STOP = JSON.stringify({ type: 'stop' });
+const HIDDEN = JSON.stringify({ type: 'hidden' });
 
 /** An error with a hint for the user and whether retrying can help. */
 export class RobocastError extends Error {
@@ -86,7 +135,7 @@ export class RobocastClient extends EventTarget {
     super();
     this.options = {
       base: '', video: 'recvonly', audio: 'recvonly', localStream: null,
-      headers: {}, closeOnPageHide: true, ...options,
+      headers: {}, closeOnPageHide: true, channels: {}, ...options,
     };
     this.base = String(this.options.base || '').replace(/\/+$/, '');
     this.pc = this.session = this.stats = null;
@@ -95,14 +144,20 @@ export class RobocastClient extends EventTarget {
     this.retryInMs = 0;
     this.health = { ok: false, cause: 'connection', problem: '', hint: '', media: null };
     this.remoteStream = typeof MediaStream === 'undefined' ? null : new MediaStream();
+    this.connectedAt = this.driver = this.deadmanMs = null;
 
     // Every await in a connection attempt is followed by a check of this counter:
     // _teardown() bumps it, which cancels whatever was still in flight.
     this._gen = 0;
     this._backoff = BACKOFF_MIN_MS;
     this._connectedAt = 0;
-    this._channels = { control: null, state: null };
-    this._timers = { retry: null, disconnect: null, connect: null, stats: null, health: null };
+    this._channels = Object.create(null); // label → RTCDataChannel, of the current connection
+    // label → messages waiting for their channel: [{text, resolve, reject}]
+    this._queues = new Map();
+    this._command = null; // what the drive loop repeats (JSON text), null: heartbeats
+    this._stopsLeft = 0;
+    this._clockOffsetMs = null; // the robot's clock minus ours
+    this._timers = { retry: null, disconnect: null, connect: null, stats: null, health: null, drive: null };
     this._abort = this._prevSample = null;
     // Inbound media seen on the current connection: a count and when it last grew.
     this._progress = { count: 0, at: 0 };
@@ -123,6 +178,9 @@ export class RobocastClient extends EventTarget {
           this.connect().catch(() => {});
         }
       });
+    }
+    if (typeof document !== 'undefined') {
+      document.addEventListener('visibilitychange', () => this._onVisibility());
     }
   }
 
@@ -145,6 +203,7 @@ export class RobocastClient extends EventTarget {
 
   /** End the session and stop reconnecting. */
   close() {
+    this._rejectQueued(() => true, 'closed before it was sent', 'close() was called.');
     this._teardown();
     clearInterval(this._timers.stats);
     clearInterval(this._timers.health);
@@ -154,21 +213,235 @@ export class RobocastClient extends EventTarget {
 
   /** True when the `control` channel is open. */
   get canSend() {
-    const ch = this._channels.control;
-    return !!ch && ch.readyState === 'open';
+    return this._isOpen('control');
+  }
+
+  /** True while this session holds the driver seat. */
+  get driving() {
+    return !!this.session && this.driver === this.session;
+  }
+
+  /** The robot's clock now (a Date), from the offset its hello gave; null before it. */
+  robotTime() {
+    return this._clockOffsetMs === null ? null : new Date(Date.now() + this._clockOffsetMs);
   }
 
   /**
-   * Send a command on the `control` channel (unordered, no retransmits: a lost command is
-   * replaced by the next one). Returns false, without throwing, if the channel is not open.
+   * Send `data` on the data channel `channel`, once it is open (see "Sending" above).
+   * Resolves when the message is handed to the channel; rejects with a RobocastError.
    */
-  send(obj) {
-    if (!this.canSend) return false;
+  send(channel, data) {
+    if (arguments.length === 1 && typeof channel !== 'string') [channel, data] = ['control', channel];
+    return new Promise((resolve, reject) => {
+      const refuse = (why, hint = '') => reject(new RobocastError(why, { hint, retry: false }));
+      if (this.state === 'closed' || this.state === 'failed'
+        || (channel === 'control' && this.state === 'reconnecting')) {
+        return refuse('not connected', this.lastError || 'Call connect() first.');
+      }
+      if (!this._labels().has(channel)) {
+        return refuse(`the channel '${channel}' was never opened`,
+          `Ask for it when creating the client: new RobocastClient({ channels: { '${channel}': {} } }).`);
+      }
+      let text;
+      try {
+        text = typeof data === 'string' ? data : JSON.stringify(data);
+      } catch (err) {
+        return refuse(`the message cannot be sent as JSON: ${err.message}`);
+      }
+      if (text === undefined) return refuse('there is nothing to send');
+      const bytes = new TextEncoder().encode(text).length;
+      if (bytes > MAX_MESSAGE_BYTES) {
+        return refuse(`the message is ${bytes} bytes, over the 16 KiB robocast allows`,
+          'Split it, or send a reference to the data instead.');
+      }
+      let queue = this._queues.get(channel);
+      if (!queue) this._queues.set(channel, (queue = []));
+      if (channel === 'control') {
+        for (const old of queue.splice(0)) {
+          old.reject(new RobocastError('replaced by a newer command before it was sent', { retry: false }));
+        }
+      }
+      queue.push({ text, resolve, reject });
+      this._flush(channel);
+    });
+  }
+
+  // --- the driver seat ----------------------------------------------------------------
+
+  /** Ask for the driver seat. Resolves {driver}; rejects with err.driver = who drives. */
+  async takeControl() {
+    const { res, body } = await this._seat('POST');
+    if ('driver' in body) this._setDriver(body.driver ?? null);
+    if (res.ok) return { driver: this.driver };
+    const err = new RobocastError(body.error || `taking control failed (HTTP ${res.status})`,
+      { hint: body.hint || '', retry: false });
+    err.status = res.status;
+    err.driver = body.driver ?? null;
+    throw err;
+  }
+
+  /** Give the driver seat back. Resolves {driver} (whoever drives now). */
+  async releaseControl() {
+    if (!this.session) return { driver: this.driver };
+    // After the release robocast forwards nothing more from us: stop the robot first.
+    if (this.driving && (this._command || this._stopsLeft)) this._transmit('control', STOP);
+    this._command = null;
+    this._stopsLeft = 0;
+    const { res, body } = await this._seat('DELETE');
+    if ('driver' in body) this._setDriver(body.driver ?? null);
+    if (res.ok) return { driver: this.driver };
+    throw new RobocastError(body.error || `releasing control failed (HTTP ${res.status})`,
+      { hint: body.hint || '', retry: false });
+  }
+
+  /** Make `{"type":"drive",linear,angular}` the active command (both -1..1); 0, 0 stops. */
+  drive(linear, angular) {
+    const l = clampUnit(linear);
+    const a = clampUnit(angular);
+    if (!l && !a) return this.stop();
+    return this.command({ type: 'drive', linear: l, angular: a });
+  }
+
+  /** Send `{"type":"stop"}` now and for the next few ticks, then heartbeats. */
+  stop() {
+    this._command = null;
+    this._stopsLeft = STOP_REPEATS;
+    if (this._timers.drive) this._driveTick();
+  }
+
+  /** Make `cmd` the command the drive loop repeats (null: none, heartbeats only). */
+  command(cmd) {
+    this._command = cmd == null ? null : JSON.stringify(cmd);
+    this._stopsLeft = 0;
+    if (this._timers.drive) this._driveTick(); // at once, not up to 50 ms later
+  }
+
+  async _seat(method) {
+    if (!this.session || this.state !== 'connected') {
+      throw new RobocastError('not connected', { hint: 'Wait until the robot is connected.', retry: false });
+    }
+    const path = `/api/sessions/${encodeURIComponent(this.session)}/driver`;
+    return fetchJson(this.base + path, { method, headers: { ...this.options.headers } });
+  }
+
+  _setDriver(driver) {
+    if (driver === this.driver) return;
+    this.driver = driver;
+    this._emit('driver', { session: driver, you: this.driving });
+    this._updateDriveLoop();
+  }
+
+  /** The 20 Hz loop runs while this session drives and the tab is visible. */
+  _updateDriveLoop() {
+    const run = this.driving && !pageHidden();
+    if (run && !this._timers.drive) {
+      this._timers.drive = setInterval(() => this._driveTick(), DRIVE_INTERVAL_MS);
+      this._driveTick();
+    } else if (!run && this._timers.drive) {
+      clearInterval(this._timers.drive);
+      this._timers.drive = null;
+    }
+  }
+
+  _driveTick() {
+    let text = this._command;
+    if (!text && this._stopsLeft > 0) {
+      this._stopsLeft--;
+      text = STOP;
+    }
+    this._transmit('control', text || HEARTBEAT);
+  }
+
+  _onVisibility() {
+    if (pageHidden() && this.driving) {
+      // The robot stops at once instead of after the dead-man delay; whatever was held
+      // down when the tab went away is not held any more.
+      this._transmit('control', HIDDEN);
+      this._command = null;
+      this._stopsLeft = 0;
+    }
+    this._updateDriveLoop();
+  }
+
+  // --- data channels ------------------------------------------------------------------
+
+  /** Every label send() accepts now: ours, the options', and any the robot opened. */
+  _labels() {
+    return new Set(['control', 'state', ...Object.keys(this.options.channels || {}),
+      ...Object.keys(this._channels)]);
+  }
+
+  _isOpen(label) {
+    return this._channels[label]?.readyState === 'open';
+  }
+
+  /** Hand what waits for `label` to its channel, if it is open. */
+  _flush(label) {
+    const queue = this._queues.get(label);
+    const ch = this._channels[label];
+    while (queue?.length && this._isOpen(label)) {
+      if (label === 'control' && ch.bufferedAmount > CONTROL_BACKLOG_BYTES) return; // bufferedamountlow
+      const { text, resolve, reject } = queue.shift();
+      try {
+        ch.send(text);
+        resolve();
+      } catch (err) {
+        reject(new RobocastError(`the '${label}' channel refused the message: ${err.message}`));
+      }
+    }
+  }
+
+  /** Send now if the channel is open; the drive loop's way (nothing of it is worth a wait). */
+  _transmit(label, text) {
+    const ch = this._channels[label];
+    if (!this._isOpen(label) || (label === 'control' && ch.bufferedAmount > CONTROL_BACKLOG_BYTES)) return;
     try {
-      this._channels.control.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
-      return true;
+      ch.send(text);
     } catch {
-      return false; // closing under our feet, or the send buffer is full: drop this one
+      // closing under our feet: the next tick or the next connection carries on
+    }
+  }
+
+  _rejectQueued(which, why, hint = '') {
+    for (const [label, queue] of this._queues) {
+      if (!which(label)) continue;
+      for (const { reject } of queue.splice(0)) reject(new RobocastError(why, { hint, retry: false }));
+    }
+  }
+
+  _onMessage(label, raw) {
+    const data = parseMessage(raw);
+    if (label === 'state' && data && typeof data === 'object' && data.from === 'robocast') {
+      this._onNotice(data);
+    } else {
+      this._emit('message', { channel: label, data });
+    }
+  }
+
+  /** robocast's own notices on `state` (README "Drive the robot"). */
+  _onNotice(n) {
+    switch (n.type) {
+      case 'hello':
+        if (typeof n.session === 'string') this.session ??= n.session;
+        if (Number.isFinite(n.deadman_ms)) this.deadmanMs = n.deadman_ms;
+        // Off by the one-way delay of this message: fine for a clock on the page.
+        if (Number.isFinite(n.time_ms)) this._clockOffsetMs = n.time_ms - Date.now();
+        this._setDriver(n.driver ?? null);
+        this._emit('hello', { session: this.session, driver: this.driver, deadmanMs: this.deadmanMs,
+          timeMs: n.time_ms ?? null, version: n.version ?? null });
+        break;
+      case 'driver':
+        this._setDriver(n.session ?? null);
+        break;
+      case 'deadman':
+        this._emit('deadman', { session: n.session ?? null, silentMs: n.silent_ms ?? null,
+          reason: n.reason ?? '', you: !!this.session && n.session === this.session });
+        break;
+      case 'error':
+        this._emit('robotError', { error: n.error || '', hint: n.hint || '', channel: n.channel ?? null });
+        break;
+      default:
+        this._emit('notice', n);
     }
   }
 
@@ -238,8 +511,14 @@ export class RobocastClient extends EventTarget {
     // so code that polls `client.pc` never meets null.
     this.pc?.close();
     this._deleteSession(this.session);
-    this.session = null;
-    this._channels = { control: null, state: null };
+    // Those waiting for a channel the next connection will open again keep waiting; a
+    // control command is for this connection only.
+    const reopened = new Set(['state', ...Object.keys(this.options.channels || {})]);
+    this._rejectQueued((label) => !reopened.has(label), 'the connection was lost before it was sent',
+      'Send it again once connected.');
+    this._channels = Object.create(null);
+    this.session = this.connectedAt = null;
+    this._setDriver(null); // the seat is freed with the session; this stops the drive loop
     this._prevSample = this.stats = null; // stats describe the current connection only
     this._asking = false;
   }
@@ -256,6 +535,9 @@ export class RobocastClient extends EventTarget {
     // if the server's answer leaves it out, the channels simply never open.
     this._adoptChannel(pc.createDataChannel('control', { ordered: false, maxRetransmits: 0 }), gen);
     this._adoptChannel(pc.createDataChannel('state'), gen);
+    for (const [label, init] of Object.entries(this.options.channels || {})) {
+      if (label !== 'control' && label !== 'state') this._adoptChannel(pc.createDataChannel(label, init || {}), gen);
+    }
     pc.addEventListener('datachannel', (e) => this._adoptChannel(e.channel, gen));
 
     pc.addEventListener('track', (e) => {
@@ -280,22 +562,26 @@ export class RobocastClient extends EventTarget {
 
   _adoptChannel(ch, gen) {
     const label = ch.label;
-    if (label !== 'control' && label !== 'state') return;
     // Keep ours unless the server opens its own with the same label: the open one wins.
     if (!this._channels[label]) this._channels[label] = ch;
+    if (label === 'control') {
+      ch.bufferedAmountLowThreshold = CONTROL_BACKLOG_BYTES;
+      ch.addEventListener('bufferedamountlow', () => {
+        if (gen === this._gen && this._channels[label] === ch) this._flush(label);
+      });
+    }
     ch.addEventListener('open', () => {
       if (gen !== this._gen) return;
       this._channels[label] = ch;
       this._emit('channel', { label, open: true });
+      this._flush(label);
     });
     ch.addEventListener('close', () => {
       if (gen === this._gen && this._channels[label] === ch) this._emit('channel', { label, open: false });
     });
-    if (label === 'state') {
-      ch.addEventListener('message', (e) => {
-        if (gen === this._gen) this._emit('message', parseMessage(e.data));
-      });
-    }
+    ch.addEventListener('message', (e) => {
+      if (gen === this._gen) this._onMessage(label, e.data);
+    });
   }
 
   _onConnectionState(pc, gen) {
@@ -308,6 +594,7 @@ export class RobocastClient extends EventTarget {
       this._timers.disconnect = this._timers.connect = null;
       if (this.state !== 'connected') {
         this._connectedAt = performance.now();
+        this.connectedAt = new Date();
         this._setState('connected', '', '');
         this._pollStats(); // first sample, so the first 'stats' event already has rates
       }
@@ -349,27 +636,11 @@ export class RobocastClient extends EventTarget {
     return body;
   }
 
-  /** fetch with a timeout that teardown can also cancel; parses a JSON body if any. */
-  async _request(path, init = {}) {
+  /** fetchJson that teardown can also cancel. */
+  _request(path, init = {}) {
     const abort = new AbortController();
     this._abort = abort;
-    const timer = setTimeout(() => abort.abort(), HTTP_TIMEOUT_MS);
-    try {
-      const res = await fetch(this.base + path, {
-        ...init,
-        headers: { ...this.options.headers, ...init.headers },
-        signal: abort.signal,
-      });
-      // Error bodies are JSON {error, hint}; a proxy's HTML error page parses to {}.
-      const body = await res.json().catch(() => ({}));
-      return { res, body: body && typeof body === 'object' ? body : {} };
-    } catch (err) {
-      // fetch's own TypeError texts ('Failed to fetch', ...) say nothing more than this.
-      const why = err.name === 'AbortError' ? ` (no reply within ${HTTP_TIMEOUT_MS / 1000} s)` : '';
-      throw new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT });
-    } finally {
-      clearTimeout(timer);
-    }
+    return fetchJson(this.base + path, { ...init, headers: { ...this.options.headers, ...init.headers } }, abort);
   }
 
   _deleteSession(id) {
@@ -485,6 +756,7 @@ export class RobocastClient extends EventTarget {
     this._stateKey = key;
     const wasConnected = this.state === 'connected';
     Object.assign(this, { state, lastError: error, lastHint: hint, retryInMs });
+    if (state === 'failed') this._rejectQueued(() => true, `not connected: ${error}`, hint);
     this._emit('statechange', { state, error, hint, retryInMs });
     if (state !== 'connected') {
       this._setHealth('connection', error, hint, null);
@@ -590,6 +862,30 @@ function countInbound(report, media) {
   return count;
 }
 
+/**
+ * fetch with a timeout (or `abort`); parses a JSON body if any. Any failure to get an
+ * answer is a RobocastError 'the robot is not answering'.
+ */
+async function fetchJson(url, init, abort = new AbortController()) {
+  const timer = setTimeout(() => abort.abort(), HTTP_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { ...init, signal: abort.signal });
+    // Error bodies are JSON {error, hint}; a proxy's HTML error page parses to {}.
+    const body = await res.json().catch(() => ({}));
+    return { res, body: body && typeof body === 'object' ? body : {} };
+  } catch (err) {
+    // fetch's own TypeError texts ('Failed to fetch', ...) say nothing more than this.
+    const why = err.name === 'AbortError' ? ` (no reply within ${HTTP_TIMEOUT_MS / 1000} s)` : '';
+    throw new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const pageHidden = () => typeof document !== 'undefined' && document.visibilityState === 'hidden';
+
+const clampUnit = (x) => Math.max(-1, Math.min(1, Number(x) || 0));
+
 const noun = (media) => (media === 'video' ? 'picture' : 'sound');
 
 const round1 = (x) => Math.round(x * 10) / 10;
@@ -602,3 +898,191 @@ function parseMessage(data) {
     return data;
   }
 }
+
+// --- input helpers: what the driver wants, as {linear, angular} in -1..1 ------------------
+
+const KEY_WISH = {
+  KeyW: [1, 0], ArrowUp: [1, 0], KeyS: [-1, 0], ArrowDown: [-1, 0],
+  KeyA: [0, 1], ArrowLeft: [0, 1], KeyD: [0, -1], ArrowRight: [0, -1],
+};
+// For keyboards that report no `code` (some on-screen ones).
+const KEY_CODE = { w: 'KeyW', a: 'KeyA', s: 'KeyS', d: 'KeyD', ' ': 'Space' };
+
+/** True for a key event that belongs to a text field, or to a browser shortcut. */
+export function isTypingOrShortcut(e) {
+  const t = e.target;
+  return e.ctrlKey || e.altKey || e.metaKey || !!t?.isContentEditable
+    || /^(INPUT|TEXTAREA|SELECT)$/.test(t?.tagName || '');
+}
+
+/** Calls onChange with a copy of each new {linear, angular}, once per change. */
+function reporter(onChange) {
+  let last = { linear: 0, angular: 0 };
+  return (linear, angular, extra = {}) => {
+    const next = { linear: round2(linear), angular: round2(angular) };
+    if (next.linear === last.linear && next.angular === last.angular && !extra.stop) return;
+    last = next;
+    onChange({ ...next, ...extra });
+  };
+}
+
+/**
+ * WASD and the arrow keys on `target` (window, say): W/↑ forward, S/↓ back, A/← left,
+ * D/→ right, space stops (with `stop: true`). Keys in text fields and with Ctrl, Alt or
+ * Meta are left alone. Held keys count as released when the tab is hidden or loses focus.
+ * Returns a function that stops listening.
+ */
+export function keyboard(target, onChange) {
+  const held = new Set();
+  const report = reporter(onChange);
+  const update = () => {
+    let linear = 0;
+    let angular = 0;
+    for (const code of held) {
+      linear += KEY_WISH[code][0];
+      angular += KEY_WISH[code][1];
+    }
+    report(clampUnit(linear), clampUnit(angular));
+  };
+  const codeOf = (e) => e.code || KEY_CODE[e.key?.toLowerCase()] || e.key;
+  const down = (e) => {
+    if (isTypingOrShortcut(e)) return;
+    const code = codeOf(e);
+    if (code === 'Space') {
+      e.preventDefault(); // and no click on a focused button: space is the brake here
+      held.clear();
+      report(0, 0, { stop: true });
+    } else if (KEY_WISH[code]) {
+      e.preventDefault(); // arrows would scroll
+      held.add(code);
+      update();
+    }
+  };
+  const up = (e) => {
+    const code = codeOf(e);
+    if (code === 'Space' && !isTypingOrShortcut(e)) e.preventDefault();
+    if (held.delete(code)) update();
+  };
+  const release = () => {
+    held.clear();
+    update();
+  };
+  const onVisibility = () => {
+    if (pageHidden()) release();
+  };
+  target.addEventListener('keydown', down);
+  target.addEventListener('keyup', up);
+  window.addEventListener('blur', release);
+  document.addEventListener('visibilitychange', onVisibility);
+  return () => {
+    target.removeEventListener('keydown', down);
+    target.removeEventListener('keyup', up);
+    window.removeEventListener('blur', release);
+    document.removeEventListener('visibilitychange', onVisibility);
+  };
+}
+
+/**
+ * The first connected gamepad's left stick (and d-pad, on the standard mapping), polled
+ * each animation frame while a gamepad is connected. Browsers show a gamepad to the page
+ * only after one of its buttons is pressed. Returns a function that stops polling.
+ */
+export function gamepad(onChange, { deadzone = 0.15 } = {}) {
+  const report = reporter(onChange);
+  let frame = 0;
+  const poll = () => {
+    frame = 0;
+    let pads = [];
+    try {
+      pads = navigator.getGamepads?.() || [];
+    } catch {
+      // a SecurityError where the browser keeps gamepads from pages on plain http
+    }
+    const pad = [...pads].find((p) => p?.connected);
+    if (!pad) return report(0, 0); // wait for the next gamepadconnected
+    let [x = 0, y = 0] = pad.axes;
+    if (pad.mapping === 'standard') {
+      const pressed = (i) => (pad.buttons[i]?.pressed ? 1 : 0);
+      x += pressed(15) - pressed(14);
+      y += pressed(13) - pressed(12);
+    }
+    const [linear, angular] = deadzoned(-y, -x, deadzone);
+    report(linear, angular);
+    frame = requestAnimationFrame(poll);
+  };
+  const start = () => {
+    if (!frame) frame = requestAnimationFrame(poll);
+  };
+  window.addEventListener('gamepadconnected', start);
+  window.addEventListener('gamepaddisconnected', start);
+  start();
+  return () => {
+    cancelAnimationFrame(frame);
+    frame = 0;
+    window.removeEventListener('gamepadconnected', start);
+    window.removeEventListener('gamepaddisconnected', start);
+  };
+}
+
+/**
+ * A touch joystick in `element` (pointer events, so a mouse works too): push the knob
+ * (the element's `.knob` child, made if missing) up to drive forward, sideways to turn;
+ * let go and it returns to the centre, which stops. `data-active` is set while held.
+ * Returns a function that stops listening.
+ */
+export function joystick(element, onChange, { deadzone = 0.1 } = {}) {
+  const report = reporter(onChange);
+  let knob = element.querySelector('.knob');
+  if (!knob) {
+    knob = document.createElement('span');
+    knob.className = 'knob';
+    element.append(knob);
+  }
+  element.style.touchAction = 'none'; // no scrolling or zooming while driving
+  let pointer = null;
+  const place = (dx, dy, radius) => {
+    knob.style.transform = `translate(${dx * radius * 0.6}px, ${dy * radius * 0.6}px)`;
+  };
+  const move = (e) => {
+    if (e.pointerId !== pointer) return;
+    const r = element.getBoundingClientRect();
+    const radius = Math.min(r.width, r.height) / 2 || 1;
+    let dx = (e.clientX - r.left - r.width / 2) / radius;
+    let dy = (e.clientY - r.top - r.height / 2) / radius;
+    const length = Math.hypot(dx, dy);
+    if (length > 1) [dx, dy] = [dx / length, dy / length];
+    place(dx, dy, radius);
+    const [linear, angular] = deadzoned(-dy, -dx, deadzone);
+    report(linear, angular);
+  };
+  const down = (e) => {
+    if (pointer !== null) return;
+    pointer = e.pointerId;
+    element.setPointerCapture?.(pointer);
+    element.dataset.active = '';
+    e.preventDefault();
+    move(e);
+  };
+  const up = (e) => {
+    if (e.pointerId !== pointer) return;
+    pointer = null;
+    delete element.dataset.active;
+    place(0, 0, 0);
+    report(0, 0);
+  };
+  const events = { pointerdown: down, pointermove: move, pointerup: up, pointercancel: up, lostpointercapture: up };
+  for (const [name, handler] of Object.entries(events)) element.addEventListener(name, handler);
+  return () => {
+    for (const [name, handler] of Object.entries(events)) element.removeEventListener(name, handler);
+  };
+}
+
+/** A stick's (a, b) with a round dead zone, rescaled so just outside it is near 0. */
+function deadzoned(a, b, deadzone) {
+  const length = Math.hypot(a, b);
+  if (length <= deadzone) return [0, 0];
+  const scale = Math.min(1, (length - deadzone) / (1 - deadzone)) / length;
+  return [clampUnit(a * scale), clampUnit(b * scale)];
+}
+
+const round2 = (x) => Math.round(x * 100) / 100 || 0; // `|| 0`: no -0 in the JSON

@@ -1,8 +1,10 @@
 //! The robot page's layout on a phone (portrait and landscape) and a desktop, in a real
 //! headless Chromium with the screen emulated: the picture as large as the screen allows,
-//! every control on screen and off the picture, the stats clear of the picture's top,
-//! double-click reaching the picture, a way out of fullscreen, problems shown over the
-//! picture without pushing the buttons away, and no missing file.
+//! every control on screen and off the picture, who drives and the clock always in sight,
+//! the stats clear of the picture's top, the console under the picture where there is
+//! room (and, when asked for elsewhere, clear of the picture's centre), double-click
+//! reaching the picture, a way out of fullscreen, problems shown over the picture without
+//! pushing the buttons away, and no missing file.
 //!
 //! `ROBOCAST_SCREENSHOTS=1` also saves the playing page as `static/screenshots/phone.png`
 //! and `static/screenshots/desktop.png`; without it the test writes nothing.
@@ -59,6 +61,7 @@ const LAYOUT: &str = r"(() => {
     const stats = document.getElementById('stats');
     const overlay = document.getElementById('overlay');
     const card = overlay.querySelector('.card');
+    const panel = document.getElementById('console');
     return {
         viewport: { left: 0, top: 0, right: innerWidth, bottom: innerHeight },
         scroll: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight },
@@ -69,6 +72,9 @@ const LAYOUT: &str = r"(() => {
             .map(b => ({ id: b.id, text: b.innerText.trim(), rect: box(b) })),
         stats: shown(stats) ? box(stats) : null,
         card: shown(overlay) ? box(card) : null,
+        indicators: ['seat', 'clock'].map(id => document.getElementById(id)).filter(shown)
+            .map(el => ({ id: el.id, text: el.innerText.trim(), rect: box(el) })),
+        console: shown(panel) ? box(panel) : null,
         centre: centre ? { id: centre.id, inButton: !!centre.closest('button') } : null,
         fullscreen: document.fullscreenElement ? document.fullscreenElement.id : null,
     };
@@ -108,6 +114,7 @@ impl Rect {
     }
 }
 
+/// A button, or an indicator (who drives, the clock).
 #[derive(Debug, Deserialize)]
 struct Button {
     id: String,
@@ -138,6 +145,8 @@ struct Layout {
     buttons: Vec<Button>,
     stats: Option<Rect>,
     card: Option<Rect>,
+    indicators: Vec<Button>,
+    console: Option<Rect>,
     centre: Option<Centre>,
     fullscreen: Option<String>,
 }
@@ -172,6 +181,21 @@ fn check_common(layout: &Layout, problems: &mut Problems) {
         problems.check(button.rect.height() >= 40.0 && button.rect.width() >= 40.0, || {
             format!("button {:?} is too small to tap: {:?}", button.text, button.rect)
         });
+    }
+    for id in ["seat", "clock"] {
+        match layout.indicators.iter().find(|i| i.id == id) {
+            Some(shown) => {
+                problems.check(shown.rect.inside(viewport) && !shown.rect.overlaps(&layout.video), || {
+                    format!("the {id} indicator {:?} is off screen or over the picture", shown.rect)
+                });
+                problems.check(!shown.text.is_empty(), || format!("the {id} indicator is empty"));
+            }
+            None => problems.check(false, || format!("the {id} indicator is not shown")),
+        }
+    }
+    problems.check(layout.buttons.iter().any(|b| b.id == "drive"), || "no Take control button".into());
+    if let Some(console) = layout.console {
+        problems.check(console.inside(viewport), || format!("the console {console:?} is off screen"));
     }
     match &layout.centre {
         Some(centre) => problems.check(
@@ -221,6 +245,16 @@ fn check_playing(screen: Screen, layout: &Layout, problems: &mut Problems) {
             format!("the stats {stats:?} cover the top of the picture {picture:?}")
         }),
         None => problems.check(false, || "the stats are not shown while playing".into()),
+    }
+    // Under the picture in portrait, where the screen has room to spare; elsewhere only
+    // when asked for, as it would cost the picture.
+    match (screen.name, layout.console) {
+        ("phone", Some(console)) => problems.check(!console.overlaps(&layout.video), || {
+            format!("the console {console:?} covers the picture {:?}", layout.video)
+        }),
+        ("phone", None) => problems.check(false, || "the console is not shown under the picture".into()),
+        (_, Some(console)) => problems.check(false, || format!("the console {console:?} is shown unasked")),
+        (_, None) => {}
     }
 }
 
@@ -396,6 +430,34 @@ async fn on_a_desktop_the_picture_is_large_and_nothing_is_missing() -> Result<()
     save_screenshot(&on.page, "desktop.png").await?;
     check_fullscreen(&on, DESKTOP).await?;
     check_reconnecting(on, DESKTOP).await
+}
+
+/// The console asked for where it is hidden at first: beside the picture on a desktop, over
+/// its lower edge on a phone in landscape; either way the picture's centre stays clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_console_shown_the_layout_still_holds() -> Result<()> {
+    let on = open(DESKTOP).await?;
+    for screen in [DESKTOP, PHONE_LANDSCAPE] {
+        emulate(&on.page, screen).await?;
+        let shown = "document.getElementById('console').getClientRects().length > 0";
+        if on.page.eval(shown).await? != true {
+            on.page.eval("document.getElementById('console-toggle').click()").await?;
+        }
+        on.page.wait_for(shown, CHANGE_TIMEOUT).await?;
+        let layout = layout(&on).await?;
+        let mut problems = Problems::default();
+        check_common(&layout, &mut problems);
+        match layout.console {
+            Some(console) if screen.name == "desktop" => problems
+                .check(!console.overlaps(&layout.video), || {
+                    format!("the console {console:?} covers the picture {:?}", layout.video)
+                }),
+            Some(_) => {} // over the lower edge; check_common saw the centre clear
+            None => problems.check(false, || "the console toggle did not show it".into()),
+        }
+        verdict(screen, "console shown", &layout, problems);
+    }
+    on.close().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
