@@ -91,7 +91,8 @@
  * Input helpers, each calling onChange({linear, angular}) when the wish changes and
  * returning a function that stops it: `keyboard(target, onChange)` (WASD and arrows;
  * space stops, with `stop: true`), `gamepad(onChange, {deadzone})` (left stick and d-pad),
- * `joystick(element, onChange, {deadzone})` (a touch joystick drawn in `element`).
+ * `joystick(element, onChange, {deadzone})` (a touch joystick drawn in `element`); and
+ * `isTypingOrShortcut(event)`, true for a key event your own shortcuts should leave alone.
  */
 
 const BACKOFF_MIN_MS = 1000;
