@@ -124,7 +124,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;
     let addr = listener.local_addr()?;
     let sessions = sessions::Sessions::start(config.max_viewers);
-    tokio::spawn(notify::run(hub.clone(), sessions.clone(), cancel.child_token()));
+    tokio::spawn(notify::run(hub.clone(), sessions.clone(), control.clone(), cancel.child_token()));
     let state = http::AppState {
         sessions,
         control,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::Control;
 use crate::media::{MediaHub, PipelineState, PipelineStatus};
 use crate::sessions::Sessions;
 
@@ -21,8 +22,25 @@ fn send(states: &[NotifyState]) {
     }
 }
 
-/// A one-line summary of the pipelines and viewers, as `systemctl status` shows it.
-fn summary(pipelines: &[PipelineStatus], viewers: usize) -> String {
+/// What the control hub adds to the summary: who drives, how many programs listen.
+#[derive(Default)]
+struct Driving {
+    driver: Option<String>,
+    programs: usize,
+}
+
+impl Driving {
+    async fn of(control: &Control) -> Driving {
+        let status = control.status().await;
+        Driving {
+            driver: status.as_ref().and_then(|s| s.driver.as_ref()).map(|d| d.to_string()),
+            programs: status.map_or(0, |s| s.programs),
+        }
+    }
+}
+
+/// A one-line summary of the pipelines, viewers and driving, as `systemctl status` shows it.
+fn summary(pipelines: &[PipelineStatus], viewers: usize, driving: &Driving) -> String {
     let tracks: Vec<String> = pipelines
         .iter()
         .map(|p| {
@@ -36,14 +54,18 @@ fn summary(pipelines: &[PipelineStatus], viewers: usize) -> String {
             format!("{}: {state}", p.kind)
         })
         .collect();
-    format!("{}; {viewers} viewer(s)", tracks.join(", "))
+    let driver = match &driving.driver {
+        Some(id) => format!("{id} drives"),
+        None => "nobody drives".into(),
+    };
+    format!("{}; {viewers} viewer(s); {driver}; {} program(s)", tracks.join(", "), driving.programs)
 }
 
 /// Sends READY when the pipelines have settled, then STATUS on every change (checked
 /// every 2 s) and watchdog pings, until `cancel`.
-pub async fn run(hub: MediaHub, sessions: Sessions, cancel: CancellationToken) {
+pub async fn run(hub: MediaHub, sessions: Sessions, control: Control, cancel: CancellationToken) {
     let _ = tokio::time::timeout(SETTLE_LIMIT, hub.settled()).await;
-    let mut last = summary(&hub.status(), sessions.list().await.len());
+    let mut last = summary(&hub.status(), sessions.list().await.len(), &Driving::of(&control).await);
     send(&[NotifyState::Ready, NotifyState::Status(&last)]);
     tracing::info!(status = %last, "ready");
     // Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises.
@@ -58,7 +80,7 @@ pub async fn run(hub: MediaHub, sessions: Sessions, cancel: CancellationToken) {
             }
             _ = ping.tick(), if watchdog.is_some() => send(&[NotifyState::Watchdog]),
             _ = refresh.tick() => {
-                let now = summary(&hub.status(), sessions.list().await.len());
+                let now = summary(&hub.status(), sessions.list().await.len(), &Driving::of(&control).await);
                 if now != last {
                     send(&[NotifyState::Status(&now)]);
                     last = now;
@@ -87,11 +109,16 @@ mod tests {
             status("video", "gst:videotestsrc ! video/x-raw,format=I420", PipelineState::Starting),
             status("audio", "test tone", PipelineState::Running),
         ];
+        let driving = Driving { driver: Some("00000000000000ab".into()), programs: 1 };
         assert_eq!(
-            summary(&pipelines, 2),
-            "video: gst:videotestsrc ! video/x-raw,format=I420 starting, audio: test tone via x264enc; 2 viewer(s)"
+            summary(&pipelines, 2, &driving),
+            "video: gst:videotestsrc ! video/x-raw,format=I420 starting, audio: test tone via x264enc; \
+             2 viewer(s); 00000000000000ab drives; 1 program(s)"
         );
         let retrying = [status("video", "v4l2:/dev/video0", PipelineState::Retrying)];
-        assert_eq!(summary(&retrying, 0), "video: retrying v4l2:/dev/video0 (no /dev/video0); 0 viewer(s)");
+        assert_eq!(
+            summary(&retrying, 0, &Driving::default()),
+            "video: retrying v4l2:/dev/video0 (no /dev/video0); 0 viewer(s); nobody drives; 0 program(s)"
+        );
     }
 }
