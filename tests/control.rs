@@ -310,13 +310,18 @@ async fn a_second_robocast_on_the_same_socket_says_what_to_do() {
     daemon.shutdown().await;
 }
 
-/// The driver is a child process that is killed mid-drive (no goodbye: no SCTP or DTLS
-/// close, no DELETE), as a crashed laptop or a lost link looks to the robot.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_driver_killed_mid_drive_causes_deadman_within_the_limit() {
+/// A driver in a child process that is killed mid-drive (no goodbye: no SCTP or DTLS
+/// close, no DELETE), as a crashed laptop or a lost link looks to the robot. Returns the
+/// `deadman` line, how long after the last command's arrival it came, and the program.
+async fn kill_a_driver(deadman_ms: u64) -> (Value, Duration, Program, robocast::Running, program::TempDir) {
     use tokio::io::AsyncBufReadExt as _;
-    let (path, _dir) = program::socket_path();
-    let daemon = common::start_daemon(with_socket(path.clone())).await;
+    let (path, dir) = program::socket_path();
+    let socket = path.clone();
+    let daemon = common::start_daemon(move |config| {
+        config.control_socket = Some(socket);
+        config.deadman_ms = deadman_ms;
+    })
+    .await;
     let (mut robot, _) = Program::connect(&path).await;
     let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
         .args(["--exact", "driver_in_a_child", "--ignored", "--nocapture"])
@@ -354,16 +359,33 @@ async fn a_driver_killed_mid_drive_causes_deadman_within_the_limit() {
     };
     let after = last_command.elapsed();
     assert_eq!(deadman["session"], session.as_str());
+    let _ = child.wait().await;
+    (deadman, after, robot, daemon, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_killed_mid_drive_causes_deadman_within_the_limit() {
+    let (deadman, after, mut robot, daemon, _dir) = kill_a_driver(DEADMAN_MS).await;
+    assert_eq!(deadman["reason"], "silence");
     let silent_ms = deadman["silent_ms"].as_u64().expect("silent_ms");
     assert!((DEADMAN_MS..=DEADMAN_MS + 20).contains(&silent_ms), "{deadman}");
     assert!(
         after <= Duration::from_millis(DEADMAN_MS + 20),
         "deadman came {after:?} after the killed driver's last command; want within {DEADMAN_MS} + 20 ms"
     );
-    let _ = child.wait().await;
     // Its session ends when ICE notices (about 2 s): the seat is then free.
     let gone = robot.expect(T, |v| v["type"] == "driver").await;
     assert_eq!(gone["session"], Value::Null, "{gone}");
+    daemon.shutdown().await;
+}
+
+/// With a long dead-man delay, the link going ICE-disconnected (1.5 s of silence) fires
+/// it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_whose_link_goes_disconnected_causes_deadman_at_once() {
+    let (deadman, after, _robot, daemon, _dir) = kill_a_driver(8000).await;
+    assert_eq!(deadman["reason"], "link", "{deadman}");
+    assert!(after < Duration::from_secs(3), "the link's end took {after:?}");
     daemon.shutdown().await;
 }
 
