@@ -18,6 +18,12 @@
  *     button.onclick = () => robot.takeControl().catch((err) => alert(`${err.message}\n${err.hint}`));
  *   </script>
  *
+ * On a page of another origin, import `http://<robot>:8080/robocast.js` and pass `base`.
+ * This file loads its parts from beside it (robocast-channels.js: data channels and
+ * send(); robocast-drive.js: the seat and the drive loop; robocast-media.js: stats and
+ * health; robocast-input.js: the input helpers; robocast-http.js: requests and
+ * RobocastError), so import it from the robot rather than copying it alone.
+ *
  * Options: `base` (server origin, default same origin), `video` / `audio` ('recvonly',
  * 'sendrecv', 'sendonly' or false to leave the kind out), `localStream` (the MediaStream
  * whose tracks are sent when a direction sends), `headers` (extra HTTP headers),
@@ -95,41 +101,23 @@
  * `isTypingOrShortcut(event)`, true for a key event your own shortcuts should leave alone.
  */
 
+import { fetchJson, RobocastError } from './robocast-http.js';
+import { Channels } from './robocast-channels.js';
+import { DriverSeat } from './robocast-drive.js';
+import { MediaWatch } from './robocast-media.js';
+
+export { RobocastError } from './robocast-http.js';
+export { gamepad, isTypingOrShortcut, joystick, keyboard } from './robocast-input.js';
+
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 10000;
 const ICE_GATHER_MS = 300; // host candidates are instant; a dead STUN server must not delay us
 const ICE_GATHER_HARD_MS = 2000; // ...but an offer without any candidate cannot connect
 const DISCONNECT_GRACE_MS = 3000; // 'disconnected' often heals (Wi-Fi roaming); 'failed' does not
 const CONNECT_TIMEOUT_MS = 15000; // answer applied but ICE never connected (UDP blocked)
-const HTTP_TIMEOUT_MS = 10000;
 // Only a connection that lived this long resets the backoff to 1 s, so a server that
 // accepts and then drops us at once is not hammered every second.
 const STABLE_MS = 10000;
-const STATS_INTERVAL_MS = 1000;
-const HEALTH_INTERVAL_MS = 250; // how often inbound media is counted (getStats is cheap)
-const STALL_MS = 1000; // nothing new for this long while 'connected': ask the robot why
-const STATUS_TIMEOUT_MS = 2000; // /api/status unanswered for this long: the robot is gone
-const STATUS_RECHECK_MS = 2000; // while media stays away, ask again this often
-const NOT_ANSWERING_HINT = 'It may be restarting, powered off or off the network; reconnecting.';
-const MAX_MESSAGE_BYTES = 16 * 1024; // robocast refuses larger data channel messages
-const DRIVE_INTERVAL_MS = 50; // 20 Hz: well inside the robot's dead-man delay (300 ms by default)
-const STOP_REPEATS = 3; // `control` has no retransmits: a lost stop is sent again
-// A `control` command waits while more than this is unsent: piling up old commands would
-// only delay the newest.
-const CONTROL_BACKLOG_BYTES = 1024;
-const HEARTBEAT = JSON.stringify({ type: 'heartbeat' });
-const STOP = JSON.stringify({ type: 'stop' });
-const HIDDEN = JSON.stringify({ type: 'hidden' });
-
-/** An error with a hint for the user and whether retrying can help. */
-export class RobocastError extends Error {
-  constructor(message, { hint = '', retry = true } = {}) {
-    super(message);
-    this.name = 'RobocastError';
-    this.hint = hint;
-    this.retry = retry;
-  }
-}
 
 export class RobocastClient extends EventTarget {
   constructor(options = {}) {
@@ -139,31 +127,25 @@ export class RobocastClient extends EventTarget {
       headers: {}, closeOnPageHide: true, channels: {}, ...options,
     };
     this.base = String(this.options.base || '').replace(/\/+$/, '');
-    this.pc = this.session = this.stats = null;
+    this.pc = this.session = null;
     this.state = 'closed';
     this.lastError = this.lastHint = '';
     this.retryInMs = 0;
-    this.health = { ok: false, cause: 'connection', problem: '', hint: '', media: null };
     this.remoteStream = typeof MediaStream === 'undefined' ? null : new MediaStream();
-    this.connectedAt = this.driver = this.deadmanMs = null;
+    this.connectedAt = this.deadmanMs = null;
+    // The parts of the client that live in files of their own (see the top).
+    this._channels = new Channels(this);
+    this._seat = new DriverSeat(this, this._channels);
+    this._media = new MediaWatch(this);
 
     // Every await in a connection attempt is followed by a check of this counter:
     // _teardown() bumps it, which cancels whatever was still in flight.
     this._gen = 0;
     this._backoff = BACKOFF_MIN_MS;
     this._connectedAt = 0;
-    this._channels = Object.create(null); // label → RTCDataChannel, of the current connection
-    // label → messages waiting for their channel: [{text, resolve, reject}]
-    this._queues = new Map();
-    this._command = null; // what the drive loop repeats (JSON text), null: heartbeats
-    this._stopsLeft = 0;
     this._clockOffsetMs = null; // the robot's clock minus ours
-    this._timers = { retry: null, disconnect: null, connect: null, stats: null, health: null, drive: null };
-    this._abort = this._prevSample = null;
-    // Inbound media seen on the current connection: a count and when it last grew.
-    this._progress = { count: 0, at: 0 };
-    this._statusAskedAt = -Infinity;
-    this._asking = false;
+    this._timers = { retry: null, disconnect: null, connect: null };
+    this._abort = null;
 
     if (this.options.closeOnPageHide && typeof window !== 'undefined') {
       // pagehide fires on tab close, navigation and mobile tab discard, unlike unload.
@@ -180,9 +162,6 @@ export class RobocastClient extends EventTarget {
         }
       });
     }
-    if (typeof document !== 'undefined') {
-      document.addEventListener('visibilitychange', () => this._onVisibility());
-    }
   }
 
   /** Start; while 'reconnecting', retry at once instead of waiting for the backoff. */
@@ -193,10 +172,7 @@ export class RobocastClient extends EventTarget {
       this._backoff = BACKOFF_MIN_MS;
       this._connectedAt = 0;
       this._setState('connecting', '', '');
-      clearInterval(this._timers.stats);
-      clearInterval(this._timers.health);
-      this._timers.stats = setInterval(() => this._pollStats(), STATS_INTERVAL_MS);
-      this._timers.health = setInterval(() => this._pollHealth(), HEALTH_INTERVAL_MS);
+      this._media.start();
       this._attempt();
     }
     return this._settled();
@@ -204,22 +180,35 @@ export class RobocastClient extends EventTarget {
 
   /** End the session and stop reconnecting. */
   close() {
-    this._rejectQueued(() => true, 'closed before it was sent', 'close() was called.');
+    this._channels.rejectQueued(() => true, 'closed before it was sent', 'close() was called.');
     this._teardown();
-    clearInterval(this._timers.stats);
-    clearInterval(this._timers.health);
-    this._timers.stats = this._timers.health = null;
+    this._media.stop();
     this._setState('closed', '', '');
   }
 
   /** True when the `control` channel is open. */
   get canSend() {
-    return this._isOpen('control');
+    return this._channels.isOpen('control');
+  }
+
+  /** The session that drives, or null. */
+  get driver() {
+    return this._seat.driver;
   }
 
   /** True while this session holds the driver seat. */
   get driving() {
-    return !!this.session && this.driver === this.session;
+    return this._seat.driving;
+  }
+
+  /** Whether the robot's media really arrives (see `health` above). */
+  get health() {
+    return this._media.health;
+  }
+
+  /** The last stats sample of this connection, or null. */
+  get stats() {
+    return this._media.stats;
   }
 
   /** The robot's clock now (a Date), from the offset its hello gave; null before it. */
@@ -233,182 +222,37 @@ export class RobocastClient extends EventTarget {
    */
   send(channel, data) {
     if (arguments.length === 1 && typeof channel !== 'string') [channel, data] = ['control', channel];
-    return new Promise((resolve, reject) => {
-      const refuse = (why, hint = '') => reject(new RobocastError(why, { hint, retry: false }));
-      if (this.state === 'closed' || this.state === 'failed'
-        || (channel === 'control' && this.state === 'reconnecting')) {
-        return refuse('not connected', this.lastError || 'Call connect() first.');
-      }
-      if (!this._labels().has(channel)) {
-        return refuse(`the channel '${channel}' was never opened`,
-          `Ask for it when creating the client: new RobocastClient({ channels: { '${channel}': {} } }).`);
-      }
-      let text;
-      try {
-        text = typeof data === 'string' ? data : JSON.stringify(data);
-      } catch (err) {
-        return refuse(`the message cannot be sent as JSON: ${err.message}`);
-      }
-      if (text === undefined) return refuse('there is nothing to send');
-      const bytes = new TextEncoder().encode(text).length;
-      if (bytes > MAX_MESSAGE_BYTES) {
-        return refuse(`the message is ${bytes} bytes, over the 16 KiB robocast allows`,
-          'Split it, or send a reference to the data instead.');
-      }
-      let queue = this._queues.get(channel);
-      if (!queue) this._queues.set(channel, (queue = []));
-      if (channel === 'control') {
-        for (const old of queue.splice(0)) {
-          old.reject(new RobocastError('replaced by a newer command before it was sent', { retry: false }));
-        }
-      }
-      queue.push({ text, resolve, reject });
-      this._flush(channel);
-    });
+    return this._channels.send(channel, data);
   }
 
-  // --- the driver seat ----------------------------------------------------------------
+  // --- the driver seat (robocast-drive.js) ---------------------------------------------
 
   /** Ask for the driver seat. Resolves {driver}; rejects with err.driver = who drives. */
-  async takeControl() {
-    const { res, body } = await this._seat('POST');
-    if ('driver' in body) this._setDriver(body.driver ?? null);
-    if (res.ok) return { driver: this.driver };
-    const err = new RobocastError(body.error || `taking control failed (HTTP ${res.status})`,
-      { hint: body.hint || '', retry: false });
-    err.status = res.status;
-    err.driver = body.driver ?? null;
-    throw err;
+  takeControl() {
+    return this._seat.take();
   }
 
   /** Give the driver seat back. Resolves {driver} (whoever drives now). */
-  async releaseControl() {
-    if (!this.session) return { driver: this.driver };
-    // After the release robocast forwards nothing more from us: stop the robot first.
-    if (this.driving && (this._command || this._stopsLeft)) this._transmit('control', STOP);
-    this._command = null;
-    this._stopsLeft = 0;
-    const { res, body } = await this._seat('DELETE');
-    if ('driver' in body) this._setDriver(body.driver ?? null);
-    if (res.ok) return { driver: this.driver };
-    throw new RobocastError(body.error || `releasing control failed (HTTP ${res.status})`,
-      { hint: body.hint || '', retry: false });
+  releaseControl() {
+    return this._seat.release();
   }
 
   /** Make `{"type":"drive",linear,angular}` the active command (both -1..1); 0, 0 stops. */
   drive(linear, angular) {
-    const l = clampUnit(linear);
-    const a = clampUnit(angular);
-    if (!l && !a) return this.stop();
-    return this.command({ type: 'drive', linear: l, angular: a });
+    return this._seat.drive(linear, angular);
   }
 
   /** Send `{"type":"stop"}` now and for the next few ticks, then heartbeats. */
   stop() {
-    this._command = null;
-    this._stopsLeft = STOP_REPEATS;
-    if (this._timers.drive) this._driveTick();
+    return this._seat.stop();
   }
 
   /** Make `cmd` the command the drive loop repeats (null: none, heartbeats only). */
   command(cmd) {
-    this._command = cmd == null ? null : JSON.stringify(cmd);
-    this._stopsLeft = 0;
-    if (this._timers.drive) this._driveTick(); // at once, not up to 50 ms later
+    return this._seat.command(cmd);
   }
 
-  async _seat(method) {
-    if (!this.session || this.state !== 'connected') {
-      throw new RobocastError('not connected', { hint: 'Wait until the robot is connected.', retry: false });
-    }
-    const path = `/api/sessions/${encodeURIComponent(this.session)}/driver`;
-    return fetchJson(this.base + path, { method, headers: { ...this.options.headers } });
-  }
-
-  _setDriver(driver) {
-    if (driver === this.driver) return;
-    this.driver = driver;
-    this._emit('driver', { session: driver, you: this.driving });
-    this._updateDriveLoop();
-  }
-
-  /** The 20 Hz loop runs while this session drives and the tab is visible. */
-  _updateDriveLoop() {
-    const run = this.driving && !pageHidden();
-    if (run && !this._timers.drive) {
-      this._timers.drive = setInterval(() => this._driveTick(), DRIVE_INTERVAL_MS);
-      this._driveTick();
-    } else if (!run && this._timers.drive) {
-      clearInterval(this._timers.drive);
-      this._timers.drive = null;
-    }
-  }
-
-  _driveTick() {
-    let text = this._command;
-    if (!text && this._stopsLeft > 0) {
-      this._stopsLeft--;
-      text = STOP;
-    }
-    this._transmit('control', text || HEARTBEAT);
-  }
-
-  _onVisibility() {
-    if (pageHidden() && this.driving) {
-      // The robot stops at once instead of after the dead-man delay; whatever was held
-      // down when the tab went away is not held any more.
-      this._transmit('control', HIDDEN);
-      this._command = null;
-      this._stopsLeft = 0;
-    }
-    this._updateDriveLoop();
-  }
-
-  // --- data channels ------------------------------------------------------------------
-
-  /** Every label send() accepts now: ours, the options', and any the robot opened. */
-  _labels() {
-    return new Set(['control', 'state', ...Object.keys(this.options.channels || {}),
-      ...Object.keys(this._channels)]);
-  }
-
-  _isOpen(label) {
-    return this._channels[label]?.readyState === 'open';
-  }
-
-  /** Hand what waits for `label` to its channel, if it is open. */
-  _flush(label) {
-    const queue = this._queues.get(label);
-    const ch = this._channels[label];
-    while (queue?.length && this._isOpen(label)) {
-      if (label === 'control' && ch.bufferedAmount > CONTROL_BACKLOG_BYTES) return; // bufferedamountlow
-      const { text, resolve, reject } = queue.shift();
-      try {
-        ch.send(text);
-        resolve();
-      } catch (err) {
-        reject(new RobocastError(`the '${label}' channel refused the message: ${err.message}`));
-      }
-    }
-  }
-
-  /** Send now if the channel is open; the drive loop's way (nothing of it is worth a wait). */
-  _transmit(label, text) {
-    const ch = this._channels[label];
-    if (!this._isOpen(label) || (label === 'control' && ch.bufferedAmount > CONTROL_BACKLOG_BYTES)) return;
-    try {
-      ch.send(text);
-    } catch {
-      // closing under our feet: the next tick or the next connection carries on
-    }
-  }
-
-  _rejectQueued(which, why, hint = '') {
-    for (const [label, queue] of this._queues) {
-      if (!which(label)) continue;
-      for (const { reject } of queue.splice(0)) reject(new RobocastError(why, { hint, retry: false }));
-    }
-  }
+  // --- what the robot says (robocast-channels.js hands it over) -----------------------
 
   _onMessage(label, raw) {
     const data = parseMessage(raw);
@@ -427,12 +271,12 @@ export class RobocastClient extends EventTarget {
         if (Number.isFinite(n.deadman_ms)) this.deadmanMs = n.deadman_ms;
         // Off by the one-way delay of this message: fine for a clock on the page.
         if (Number.isFinite(n.time_ms)) this._clockOffsetMs = n.time_ms - Date.now();
-        this._setDriver(n.driver ?? null);
+        this._seat.set(n.driver ?? null);
         this._emit('hello', { session: this.session, driver: this.driver, deadmanMs: this.deadmanMs,
           timeMs: n.time_ms ?? null, version: n.version ?? null });
         break;
       case 'driver':
-        this._setDriver(n.session ?? null);
+        this._seat.set(n.session ?? null);
         break;
       case 'deadman':
         this._emit('deadman', { session: n.session ?? null, silentMs: n.silent_ms ?? null,
@@ -512,16 +356,10 @@ export class RobocastClient extends EventTarget {
     // so code that polls `client.pc` never meets null.
     this.pc?.close();
     this._deleteSession(this.session);
-    // Those waiting for a channel the next connection will open again keep waiting; a
-    // control command is for this connection only.
-    const reopened = new Set(['state', ...Object.keys(this.options.channels || {})]);
-    this._rejectQueued((label) => !reopened.has(label), 'the connection was lost before it was sent',
-      'Send it again once connected.');
-    this._channels = Object.create(null);
+    this._channels.lost();
     this.session = this.connectedAt = null;
-    this._setDriver(null); // the seat is freed with the session; this stops the drive loop
-    this._prevSample = this.stats = null; // stats describe the current connection only
-    this._asking = false;
+    this._seat.set(null); // the seat is freed with the session; this stops the drive loop
+    this._media.forget();
   }
 
   _createPeer(iceServers, gen) {
@@ -532,14 +370,7 @@ export class RobocastClient extends EventTarget {
 
     this._addTransceiver(pc, 'video', this.options.video);
     this._addTransceiver(pc, 'audio', this.options.audio);
-    // Created now so the offer carries an m=application section the server can use later;
-    // if the server's answer leaves it out, the channels simply never open.
-    this._adoptChannel(pc.createDataChannel('control', { ordered: false, maxRetransmits: 0 }), gen);
-    this._adoptChannel(pc.createDataChannel('state'), gen);
-    for (const [label, init] of Object.entries(this.options.channels || {})) {
-      if (label !== 'control' && label !== 'state') this._adoptChannel(pc.createDataChannel(label, init || {}), gen);
-    }
-    pc.addEventListener('datachannel', (e) => this._adoptChannel(e.channel, gen));
+    this._channels.open(pc, gen);
 
     pc.addEventListener('track', (e) => {
       if (gen !== this._gen) return;
@@ -561,30 +392,6 @@ export class RobocastClient extends EventTarget {
     else pc.addTransceiver(kind, { direction });
   }
 
-  _adoptChannel(ch, gen) {
-    const label = ch.label;
-    // Keep ours unless the server opens its own with the same label: the open one wins.
-    if (!this._channels[label]) this._channels[label] = ch;
-    if (label === 'control') {
-      ch.bufferedAmountLowThreshold = CONTROL_BACKLOG_BYTES;
-      ch.addEventListener('bufferedamountlow', () => {
-        if (gen === this._gen && this._channels[label] === ch) this._flush(label);
-      });
-    }
-    ch.addEventListener('open', () => {
-      if (gen !== this._gen) return;
-      this._channels[label] = ch;
-      this._emit('channel', { label, open: true });
-      this._flush(label);
-    });
-    ch.addEventListener('close', () => {
-      if (gen === this._gen && this._channels[label] === ch) this._emit('channel', { label, open: false });
-    });
-    ch.addEventListener('message', (e) => {
-      if (gen === this._gen) this._onMessage(label, e.data);
-    });
-  }
-
   _onConnectionState(pc, gen) {
     if (gen !== this._gen) return;
     let s = pc.connectionState || pc.iceConnectionState;
@@ -597,7 +404,7 @@ export class RobocastClient extends EventTarget {
         this._connectedAt = performance.now();
         this.connectedAt = new Date();
         this._setState('connected', '', '');
-        this._pollStats(); // first sample, so the first 'stats' event already has rates
+        this._media.sample(); // first sample, so the first 'stats' event already has rates
       }
     } else if (s === 'failed') {
       this._retry(gen, new RobocastError('the connection failed',
@@ -652,103 +459,6 @@ export class RobocastClient extends EventTarget {
     }).catch(() => {});
   }
 
-  // --- stats ---------------------------------------------------------------------------
-
-  async _pollStats() {
-    const pc = this.pc;
-    const report = pc && this.state === 'connected' && await pc.getStats().catch(() => null);
-    if (!report || pc !== this.pc || this.state !== 'connected') return;
-    const now = readSample(report);
-    const prev = this._prevSample;
-    this._prevSample = now;
-    if (!prev) return; // rates need two samples
-    const dt = (now.t - prev.t) / 1000 || 1;
-    const dRecv = Math.max(0, now.received - prev.received);
-    const dLost = Math.max(0, now.lost - prev.lost); // late packets can make the total shrink
-    const stats = {
-      width: now.width,
-      height: now.height,
-      // framesPerSecond is missing in some browsers; the framesDecoded delta works everywhere.
-      fps: round1(now.fps ?? Math.max(0, now.frames - prev.frames) / dt),
-      bitrateKbps: Math.round((Math.max(0, now.bytes - prev.bytes) * 8) / 1000 / dt),
-      rttMs: typeof now.rtt === 'number' ? Math.round(now.rtt * 1000) : null,
-      packetsLost: now.lost,
-      lossPercent: dLost + dRecv ? round1((dLost / (dLost + dRecv)) * 100) : 0,
-      framesDecoded: now.frames,
-    };
-    if (now.audioLevel !== undefined) stats.audioLevel = now.audioLevel;
-    this.stats = stats;
-    this._emit('stats', stats);
-  }
-
-  // --- health: is media really arriving? ----------------------------------------------
-
-  /** Counts inbound media; after STALL_MS without anything new, asks the robot why. */
-  async _pollHealth() {
-    const pc = this.pc;
-    const gen = this._gen;
-    const report = pc && this.state === 'connected' && await pc.getStats().catch(() => null);
-    if (!report || gen !== this._gen || this.state !== 'connected') return;
-    const media = watchedMedia(pc);
-    if (!media) return this._setHealth('ok', '', '', null);
-    const count = countInbound(report, media);
-    const now = performance.now();
-    if (count > this._progress.count) {
-      this._progress = { count, at: now };
-      return this._setHealth('ok', '', '', media);
-    }
-    if (now - this._progress.at < STALL_MS) return;
-    // Say so at once; what the robot answers refines it.
-    if (!['stalled', 'source', 'network'].includes(this.health.cause)) {
-      this._setHealth('stalled', `no new ${noun(media)} for over a second`, 'Asking the robot why…', media);
-    }
-    if (!this._asking && now - this._statusAskedAt >= STATUS_RECHECK_MS) this._askRobot(gen, media);
-  }
-
-  /** GET /api/status: no answer is a lost connection; a source not running is the reason. */
-  async _askRobot(gen, media) {
-    this._asking = true;
-    this._statusAskedAt = performance.now();
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), STATUS_TIMEOUT_MS);
-    let res;
-    let body = {};
-    try {
-      res = await fetch(`${this.base}/api/status`, {
-        headers: { ...this.options.headers }, signal: abort.signal, cache: 'no-store',
-      });
-      body = await res.json().catch(() => ({}));
-    } catch (err) {
-      if (gen !== this._gen) return;
-      const why = err.name === 'AbortError' ? ` (no reply within ${STATUS_TIMEOUT_MS / 1000} s)` : '';
-      return this._retry(gen, new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT }));
-    } finally {
-      clearTimeout(timer);
-      if (gen === this._gen) this._asking = false;
-    }
-    // Media may have come back while we asked.
-    if (gen !== this._gen || this.state !== 'connected' || this.health.ok) return;
-    const pipelines = res.ok && Array.isArray(body?.pipelines) ? body.pipelines : [];
-    const down = pipelines.find((p) => p && p.kind === media && p.state !== 'running');
-    if (down) {
-      const what = `the robot's ${media} source is ${down.state === 'retrying' ? 'down' : down.state}`;
-      this._setHealth('source', down.error ? `${what}: ${down.error}` : what, down.hint || '', media);
-    } else {
-      this._setHealth('network', `no ${noun(media)} is arriving (the network may be dropping it)`,
-        'The robot is answering and its source is running. A weak Wi-Fi link or a firewall '
-        + 'that blocks UDP can do this; the picture resumes by itself when packets get through.',
-        media);
-    }
-  }
-
-  _setHealth(cause, problem, hint, media = this.health.media) {
-    const health = { ok: cause === 'ok', cause, problem, hint, media };
-    const h = this.health;
-    if (h.cause === cause && h.problem === problem && h.hint === hint && h.media === media) return;
-    this.health = health;
-    this._emit('health', { ...health });
-  }
-
   // --- helpers -------------------------------------------------------------------------
 
   _setState(state, error = this.lastError, hint = this.lastHint, retryInMs = 0) {
@@ -757,16 +467,9 @@ export class RobocastClient extends EventTarget {
     this._stateKey = key;
     const wasConnected = this.state === 'connected';
     Object.assign(this, { state, lastError: error, lastHint: hint, retryInMs });
-    if (state === 'failed') this._rejectQueued(() => true, `not connected: ${error}`, hint);
+    if (state === 'failed') this._channels.rejectQueued(() => true, `not connected: ${error}`, hint);
     this._emit('statechange', { state, error, hint, retryInMs });
-    if (state !== 'connected') {
-      this._setHealth('connection', error, hint, null);
-    } else if (!wasConnected) {
-      // Media counts start over with each connection; the first arrives within moments.
-      this._progress = { count: 0, at: performance.now() };
-      this._statusAskedAt = -Infinity;
-      this._setHealth('starting', '', '', this.pc ? watchedMedia(this.pc) : null);
-    }
+    this._media.stateChanged(state, wasConnected, error, hint);
   }
 
   _settled() {
@@ -814,83 +517,6 @@ function gatherCandidates(pc) {
   });
 }
 
-/** Totals from one getStats() report: inbound RTP (video + audio) and the ICE pair in use. */
-function readSample(report) {
-  const s = { t: performance.now(), bytes: 0, received: 0, lost: 0, frames: 0, width: 0, height: 0 };
-  let pairId = null;
-  let pair = null;
-  report.forEach((r) => {
-    if (r.type === 'inbound-rtp') {
-      s.bytes += r.bytesReceived || 0;
-      s.received += r.packetsReceived || 0;
-      s.lost += r.packetsLost || 0;
-      if ((r.kind || r.mediaType) === 'video') {
-        s.frames = r.framesDecoded || 0;
-        s.width = r.frameWidth || 0;
-        s.height = r.frameHeight || 0;
-        s.fps = r.framesPerSecond;
-      } else if (typeof r.audioLevel === 'number') {
-        s.audioLevel = r.audioLevel;
-      }
-    } else if (r.type === 'transport' && r.selectedCandidatePairId) {
-      pairId = r.selectedCandidatePairId;
-    } else if (r.type === 'candidate-pair' && (r.selected || (r.nominated && r.state === 'succeeded'))) {
-      pair ??= r; // for browsers whose transport stats do not name the selected pair
-    }
-  });
-  s.rtt = ((pairId && report.get(pairId)) || pair)?.currentRoundTripTime;
-  return s;
-}
-
-/**
- * What shows that the robot's media arrives: video frames decoded, or audio packets when
- * the robot sends no video (its answer leaves video out or inactive), or null.
- */
-function watchedMedia(pc) {
-  const receives = (kind) => pc.getTransceivers().some((t) => t.receiver?.track?.kind === kind
-    && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv'));
-  if (receives('video')) return 'video';
-  return receives('audio') ? 'audio' : null;
-}
-
-/** Video frames decoded, or audio packets received, so far on this connection. */
-function countInbound(report, media) {
-  let count = 0;
-  report.forEach((r) => {
-    if (r.type !== 'inbound-rtp' || (r.kind || r.mediaType) !== media) return;
-    count += media === 'video' ? r.framesDecoded || 0 : r.packetsReceived || 0;
-  });
-  return count;
-}
-
-/**
- * fetch with a timeout (or `abort`); parses a JSON body if any. Any failure to get an
- * answer is a RobocastError 'the robot is not answering'.
- */
-async function fetchJson(url, init, abort = new AbortController()) {
-  const timer = setTimeout(() => abort.abort(), HTTP_TIMEOUT_MS);
-  try {
-    const res = await fetch(url, { ...init, signal: abort.signal });
-    // Error bodies are JSON {error, hint}; a proxy's HTML error page parses to {}.
-    const body = await res.json().catch(() => ({}));
-    return { res, body: body && typeof body === 'object' ? body : {} };
-  } catch (err) {
-    // fetch's own TypeError texts ('Failed to fetch', ...) say nothing more than this.
-    const why = err.name === 'AbortError' ? ` (no reply within ${HTTP_TIMEOUT_MS / 1000} s)` : '';
-    throw new RobocastError(`the robot is not answering${why}`, { hint: NOT_ANSWERING_HINT });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const pageHidden = () => typeof document !== 'undefined' && document.visibilityState === 'hidden';
-
-const clampUnit = (x) => Math.max(-1, Math.min(1, Number(x) || 0));
-
-const noun = (media) => (media === 'video' ? 'picture' : 'sound');
-
-const round1 = (x) => Math.round(x * 10) / 10;
-
 /** JSON messages become objects; anything else (text, binary) is passed through. */
 function parseMessage(data) {
   try {
@@ -899,191 +525,3 @@ function parseMessage(data) {
     return data;
   }
 }
-
-// --- input helpers: what the driver wants, as {linear, angular} in -1..1 ------------------
-
-const KEY_WISH = {
-  KeyW: [1, 0], ArrowUp: [1, 0], KeyS: [-1, 0], ArrowDown: [-1, 0],
-  KeyA: [0, 1], ArrowLeft: [0, 1], KeyD: [0, -1], ArrowRight: [0, -1],
-};
-// For keyboards that report no `code` (some on-screen ones).
-const KEY_CODE = { w: 'KeyW', a: 'KeyA', s: 'KeyS', d: 'KeyD', ' ': 'Space' };
-
-/** True for a key event that belongs to a text field, or to a browser shortcut. */
-export function isTypingOrShortcut(e) {
-  const t = e.target;
-  return e.ctrlKey || e.altKey || e.metaKey || !!t?.isContentEditable
-    || /^(INPUT|TEXTAREA|SELECT)$/.test(t?.tagName || '');
-}
-
-/** Calls onChange with a copy of each new {linear, angular}, once per change. */
-function reporter(onChange) {
-  let last = { linear: 0, angular: 0 };
-  return (linear, angular, extra = {}) => {
-    const next = { linear: round2(linear), angular: round2(angular) };
-    if (next.linear === last.linear && next.angular === last.angular && !extra.stop) return;
-    last = next;
-    onChange({ ...next, ...extra });
-  };
-}
-
-/**
- * WASD and the arrow keys on `target` (window, say): W/↑ forward, S/↓ back, A/← left,
- * D/→ right, space stops (with `stop: true`). Keys in text fields and with Ctrl, Alt or
- * Meta are left alone. Held keys count as released when the tab is hidden or loses focus.
- * Returns a function that stops listening.
- */
-export function keyboard(target, onChange) {
-  const held = new Set();
-  const report = reporter(onChange);
-  const update = () => {
-    let linear = 0;
-    let angular = 0;
-    for (const code of held) {
-      linear += KEY_WISH[code][0];
-      angular += KEY_WISH[code][1];
-    }
-    report(clampUnit(linear), clampUnit(angular));
-  };
-  const codeOf = (e) => e.code || KEY_CODE[e.key?.toLowerCase()] || e.key;
-  const down = (e) => {
-    if (isTypingOrShortcut(e)) return;
-    const code = codeOf(e);
-    if (code === 'Space') {
-      e.preventDefault(); // and no click on a focused button: space is the brake here
-      held.clear();
-      report(0, 0, { stop: true });
-    } else if (KEY_WISH[code]) {
-      e.preventDefault(); // arrows would scroll
-      held.add(code);
-      update();
-    }
-  };
-  const up = (e) => {
-    const code = codeOf(e);
-    if (code === 'Space' && !isTypingOrShortcut(e)) e.preventDefault();
-    if (held.delete(code)) update();
-  };
-  const release = () => {
-    held.clear();
-    update();
-  };
-  const onVisibility = () => {
-    if (pageHidden()) release();
-  };
-  target.addEventListener('keydown', down);
-  target.addEventListener('keyup', up);
-  window.addEventListener('blur', release);
-  document.addEventListener('visibilitychange', onVisibility);
-  return () => {
-    target.removeEventListener('keydown', down);
-    target.removeEventListener('keyup', up);
-    window.removeEventListener('blur', release);
-    document.removeEventListener('visibilitychange', onVisibility);
-  };
-}
-
-/**
- * The first connected gamepad's left stick (and d-pad, on the standard mapping), polled
- * each animation frame while a gamepad is connected. Browsers show a gamepad to the page
- * only after one of its buttons is pressed. Returns a function that stops polling.
- */
-export function gamepad(onChange, { deadzone = 0.15 } = {}) {
-  const report = reporter(onChange);
-  let frame = 0;
-  const poll = () => {
-    frame = 0;
-    let pads = [];
-    try {
-      pads = navigator.getGamepads?.() || [];
-    } catch {
-      // a SecurityError where the browser keeps gamepads from pages on plain http
-    }
-    const pad = [...pads].find((p) => p?.connected);
-    if (!pad) return report(0, 0); // wait for the next gamepadconnected
-    let [x = 0, y = 0] = pad.axes;
-    if (pad.mapping === 'standard') {
-      const pressed = (i) => (pad.buttons[i]?.pressed ? 1 : 0);
-      x += pressed(15) - pressed(14);
-      y += pressed(13) - pressed(12);
-    }
-    const [linear, angular] = deadzoned(-y, -x, deadzone);
-    report(linear, angular);
-    frame = requestAnimationFrame(poll);
-  };
-  const start = () => {
-    if (!frame) frame = requestAnimationFrame(poll);
-  };
-  window.addEventListener('gamepadconnected', start);
-  window.addEventListener('gamepaddisconnected', start);
-  start();
-  return () => {
-    cancelAnimationFrame(frame);
-    frame = 0;
-    window.removeEventListener('gamepadconnected', start);
-    window.removeEventListener('gamepaddisconnected', start);
-  };
-}
-
-/**
- * A touch joystick in `element` (pointer events, so a mouse works too): push the knob
- * (the element's `.knob` child, made if missing) up to drive forward, sideways to turn;
- * let go and it returns to the centre, which stops. `data-active` is set while held.
- * Returns a function that stops listening.
- */
-export function joystick(element, onChange, { deadzone = 0.1 } = {}) {
-  const report = reporter(onChange);
-  let knob = element.querySelector('.knob');
-  if (!knob) {
-    knob = document.createElement('span');
-    knob.className = 'knob';
-    element.append(knob);
-  }
-  element.style.touchAction = 'none'; // no scrolling or zooming while driving
-  let pointer = null;
-  const place = (dx, dy, radius) => {
-    knob.style.transform = `translate(${dx * radius * 0.6}px, ${dy * radius * 0.6}px)`;
-  };
-  const move = (e) => {
-    if (e.pointerId !== pointer) return;
-    const r = element.getBoundingClientRect();
-    const radius = Math.min(r.width, r.height) / 2 || 1;
-    let dx = (e.clientX - r.left - r.width / 2) / radius;
-    let dy = (e.clientY - r.top - r.height / 2) / radius;
-    const length = Math.hypot(dx, dy);
-    if (length > 1) [dx, dy] = [dx / length, dy / length];
-    place(dx, dy, radius);
-    const [linear, angular] = deadzoned(-dy, -dx, deadzone);
-    report(linear, angular);
-  };
-  const down = (e) => {
-    if (pointer !== null) return;
-    pointer = e.pointerId;
-    element.setPointerCapture?.(pointer);
-    element.dataset.active = '';
-    e.preventDefault();
-    move(e);
-  };
-  const up = (e) => {
-    if (e.pointerId !== pointer) return;
-    pointer = null;
-    delete element.dataset.active;
-    place(0, 0, 0);
-    report(0, 0);
-  };
-  const events = { pointerdown: down, pointermove: move, pointerup: up, pointercancel: up, lostpointercapture: up };
-  for (const [name, handler] of Object.entries(events)) element.addEventListener(name, handler);
-  return () => {
-    for (const [name, handler] of Object.entries(events)) element.removeEventListener(name, handler);
-  };
-}
-
-/** A stick's (a, b) with a round dead zone, rescaled so just outside it is near 0. */
-function deadzoned(a, b, deadzone) {
-  const length = Math.hypot(a, b);
-  if (length <= deadzone) return [0, 0];
-  const scale = Math.min(1, (length - deadzone) / (1 - deadzone)) / length;
-  return [clampUnit(a * scale), clampUnit(b * scale)];
-}
-
-const round2 = (x) => Math.round(x * 100) / 100 || 0; // `|| 0`: no -0 in the JSON

@@ -16,6 +16,12 @@ macro_rules! asset {
 
 asset!(index, "index.html", "text/html; charset=utf-8");
 asset!(client_js, "robocast.js", "text/javascript; charset=utf-8");
+// robocast.js imports its parts by relative URL, so they are served beside it.
+asset!(client_channels_js, "robocast-channels.js", "text/javascript; charset=utf-8");
+asset!(client_drive_js, "robocast-drive.js", "text/javascript; charset=utf-8");
+asset!(client_http_js, "robocast-http.js", "text/javascript; charset=utf-8");
+asset!(client_input_js, "robocast-input.js", "text/javascript; charset=utf-8");
+asset!(client_media_js, "robocast-media.js", "text/javascript; charset=utf-8");
 asset!(app_js, "app.js", "text/javascript; charset=utf-8");
 asset!(style_css, "style.css", "text/css; charset=utf-8");
 asset!(favicon, "favicon.svg", "image/svg+xml");
