@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use common::browser::Page;
+use common::input::{click, key, type_key};
 use common::page::OnPage;
 use common::program::{Program, socket_path};
 use serde_json::{Value, json};
@@ -29,44 +30,6 @@ const READY: &str = "window.robocast?.state === 'connected' \
 const DRIVING: &str = "window.robocast.driving \
     && document.getElementById('seat-text').textContent === 'You drive' \
     && document.getElementById('drive').innerText.trim() === 'Release'";
-
-/// A real mouse click in the middle of the element `id`, as a user's.
-async fn click(page: &Page, id: &str) -> Result<()> {
-    let at = page
-        .eval(&format!(
-            "(() => {{ const r = document.getElementById('{id}').getBoundingClientRect(); \
-             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
-        ))
-        .await?;
-    let (x, y) = (at[0].as_f64().context("no x")?, at[1].as_f64().context("no y")?);
-    for kind in ["mousePressed", "mouseReleased"] {
-        let event = json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 });
-        page.call("Input.dispatchMouseEvent", event).await?;
-    }
-    Ok(())
-}
-
-/// A key going down (`down`) or up, as the keyboard sends it: `key` and `code` are the
-/// same for the keys used here (arrows), `vk` is its Windows virtual key code.
-async fn key(page: &Page, name: &str, vk: u32, down: bool) -> Result<()> {
-    let kind = if down { "rawKeyDown" } else { "keyUp" };
-    let event = json!({ "type": kind, "key": name, "code": name, "windowsVirtualKeyCode": vk });
-    page.call("Input.dispatchKeyEvent", event).await?;
-    Ok(())
-}
-
-/// A printable key pressed and released (the page's shortcuts).
-async fn type_key(page: &Page, letter: char) -> Result<()> {
-    let code = format!("Key{}", letter.to_ascii_uppercase());
-    let vk = u32::from(letter.to_ascii_uppercase());
-    let text = letter.to_string();
-    let down =
-        json!({ "type": "keyDown", "key": text, "code": code, "text": text, "windowsVirtualKeyCode": vk });
-    page.call("Input.dispatchKeyEvent", down).await?;
-    let up = json!({ "type": "keyUp", "key": text, "code": code, "windowsVirtualKeyCode": vk });
-    page.call("Input.dispatchKeyEvent", up).await?;
-    Ok(())
-}
 
 fn is_control(line: &Value, session: &Value, command: &str) -> bool {
     line["type"] == "message"

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod clients;
 pub mod http;
+pub mod input;
 pub mod page;
 pub mod program;
 pub mod screen;
