@@ -44,7 +44,9 @@ done
 [ "$($SUDO stat -c '%a %U' "$sock")" = "660 robocast" ] || fail "socket is $($SUDO stat -c '%a %U' "$sock"), want 660 robocast"
 hello=$(as_robocast python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.makefile().readline())' "$sock")
 echo "$hello" | grep -q '"type":"hello"' || fail "no hello on the control socket: $hello"
-$SUDO kill "$daemon" 2>/dev/null || true
+# runuser does not pass SIGTERM on: stop robocast itself, by its unique socket path.
+$SUDO pkill -TERM -u robocast -f -- "--control-socket $sock" || fail "robocast was not running"
 wait "$daemon" 2>/dev/null || true
+[ ! -e "$sock" ] || fail "robocast left its socket behind at SIGTERM"
 $SUDO rm -rf "$dir"
 echo "deb install: 2 passed, 0 failed"
