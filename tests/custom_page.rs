@@ -22,7 +22,6 @@ use axum::routing::get;
 use common::browser::Browser;
 use common::clients;
 use common::input::{click, key};
-use common::program::{self, Program};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -87,14 +86,7 @@ async fn the_readme_page_plays_drives_and_prints_the_robots_messages() -> Result
     if page_text.matches(README_ROBOT).count() != 2 {
         bail!("the README's page should name the robot {README_ROBOT} twice (import, base):\n{page_text}");
     }
-    let (socket, _dir) = program::socket_path();
-    let with_socket = socket.clone();
-    let daemon = common::start_daemon(move |config| {
-        clients::test_sources(config);
-        config.control_socket = Some(with_socket);
-    })
-    .await;
-    let (mut robot, _hello) = Program::connect(&socket).await;
+    let (daemon, mut robot, _dir) = clients::daemon_with_program().await;
     // The recorder first, so the playback check can read the page's peer connection.
     let robot_origin = format!("http://{}", daemon.local_addr());
     let html = format!(

@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use common::browser::Browser;
 use common::clients::{self, START_TIMEOUT};
-use common::program::{self, Program};
 use serde_json::json;
 
 /// RTCBot's documented page code, with the audio subscribed too, run on an empty page of
@@ -44,14 +43,7 @@ const RTCBOT_PAGE: &str = r#"(() => {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtcbot_js_plays_robocast_video_and_audio() -> Result<()> {
     let rtcbot_js = clients::built("rtcbot.js")?;
-    let (socket, _dir) = program::socket_path();
-    let with_socket = socket.clone();
-    let daemon = common::start_daemon(move |config| {
-        clients::test_sources(config);
-        config.control_socket = Some(with_socket);
-    })
-    .await;
-    let (mut robot, _) = Program::connect(&socket).await;
+    let (daemon, mut robot, _dir) = clients::daemon_with_program().await;
     let browser = Browser::launch().await?;
     // Any page of robocast's origin will do: RTCBot's fetch to /api/connect is then same-origin.
     let page = browser.new_page(&format!("http://{}/healthz", daemon.local_addr())).await?;

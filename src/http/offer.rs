@@ -77,15 +77,23 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened,
     let span = tracing::info_span!("session", session_id = %id, ?role);
     let options = AnswerOptions { lip_sync: app.config.lip_sync };
     // Only /api/connect sessions carry data channels; WHEP is view-only.
-    let carried = match role {
+    let (carried, member) = match role {
         Role::Full => {
             let (member, outbox) = app.control.join(id.clone()).await;
-            Some(rtc::Carried { member, outbox })
+            (Some(rtc::Carried { member: member.clone(), outbox }), Some(member))
         }
-        Role::Viewer => None,
+        Role::Viewer => (None, None),
     };
-    let (answer, peer) =
-        rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, carried).await?;
+    let answered = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, carried).await;
+    let (answer, peer) = match (answered, member) {
+        (Ok(answered), _) => answered,
+        (Err(e), member) => {
+            if let Some(member) = member {
+                member.ended("the offer was refused").await;
+            }
+            return Err(e.into());
+        }
+    };
     let etag = peer.etag.to_string();
     reservation.attach(peer);
     Ok(Opened { id, answer, etag })

@@ -146,23 +146,6 @@ pub async fn answer(
     options: AnswerOptions,
     carried: Option<Carried>,
 ) -> Result<(String, PeerHandle), RtcError> {
-    let member = carried.as_ref().map(|c| c.member.clone());
-    let answered = answer_inner(engine, offer, hub, parent, span, options, carried).await;
-    if let (Err(_), Some(member)) = (&answered, member) {
-        member.ended("the offer was refused").await;
-    }
-    answered
-}
-
-async fn answer_inner(
-    engine: &Engine,
-    offer: Offer,
-    hub: &MediaHub,
-    parent: &CancellationToken,
-    span: tracing::Span,
-    options: AnswerOptions,
-    carried: Option<Carried>,
-) -> Result<(String, PeerHandle), RtcError> {
     let Offer { sdp, info } = offer;
     let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
         problem: format!("the offer was rejected: {e}"),
