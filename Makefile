@@ -52,12 +52,14 @@ test: setup-test lint
 	tests/isolated.sh cargo test --offline -- --test-threads=1
 
 ## The benchmarks of BENCHMARKS.md (release build; about 20 minutes): viewers, first
-## frames, glass-to-glass, an external source, churn; then the hostile mix.
+## frames, glass-to-glass, an external source, churn; then the hostile mix; then driving
+## (data-channel message latency and the dead-man stop).
 bench: setup-test
 	$(APT_INSTALL) $(BENCH_PKGS)
 	cargo build --release --benches
 	tests/isolated.sh cargo bench --offline --bench viewers
 	tests/isolated.sh cargo bench --offline --bench hostile
+	tests/isolated.sh cargo bench --offline --bench control
 
 ## A short run of the benchmarks that writes nothing (ROBOCAST_BENCH_QUICK=1): CI checks
 ## that they still run.
@@ -66,6 +68,7 @@ bench-check: setup-test
 	cargo build --release --benches
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench viewers -- churn external
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench hostile
+	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench control
 
 ## The .deb for this machine (cargo-deb), in target/debian/.
 deb: setup

@@ -138,10 +138,17 @@ impl Sender {
 
 impl Daemon {
     pub(crate) async fn start(sender: Sender, source: &Source) -> Result<Daemon> {
+        Daemon::start_with(sender, source, &[]).await
+    }
+
+    /// As [`Daemon::start`], with `flags` added to the sender's command line (robocast's
+    /// `--control-socket`, say).
+    pub(crate) async fn start_with(sender: Sender, source: &Source, flags: &[String]) -> Result<Daemon> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = sender
             .command(addr, source)
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
