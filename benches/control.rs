@@ -105,6 +105,9 @@ async fn run() -> Result<()> {
     daemon.wait_sessions(1).await?;
     take_seat(&alone, &mut robot).await?;
     let (baseline, _) = round(&daemon, std::slice::from_ref(&alone), &mut robot, messages, 0).await?;
+    if baseline.machine_cpu > report::BUSY_ALONE {
+        progress(&format!("warning: the machine is {:.0} % busy without video", baseline.machine_cpu));
+    }
     alone.close().await?;
     daemon.wait_sessions(0).await?;
 
