@@ -109,7 +109,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let socket = match &config.control_socket {
         Some(path) => {
             let listener = control::socket::bind(path).await?;
-            tracing::info!(path = %path.display(), "control socket: robot programs connect here");
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            tracing::info!(path = %shown.display(), "control socket: robot programs connect here");
             let serve = control::socket::serve(listener, path.clone(), control.clone(), cancel.child_token());
             Some(tokio::spawn(serve))
         }
