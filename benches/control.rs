@@ -64,12 +64,7 @@ const COMMANDS_PER_CYCLE: u32 = 20;
 const PAGE_JS: &str = include_str!("control/page.js");
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run())
+    shared::block_on(run())
 }
 
 /// `ROBOCAST_BENCH_QUICK=1`: a short run that writes nothing, so CI can check the

@@ -75,12 +75,7 @@ const FIRST_FRAME: &str = "window.__bench && window.__bench.firstFrameAfterOffer
 const PLAYING: &str = "window.robocast?.state === 'connected' && window.__bench?.firstFrame !== null";
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run())
+    shared::block_on(run())
 }
 
 /// `ROBOCAST_BENCH_QUICK=1`: a short run of each part that writes nothing, so CI can check

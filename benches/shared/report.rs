@@ -97,3 +97,14 @@ pub(crate) fn write_section((begin_marker, end_marker): Markers, intro: &str, re
     eprintln!("bench: results written to BENCHMARKS.md");
     Ok(())
 }
+
+/// Runs a benchmark on the two-thread runtime every benchmark uses (the machine has two
+/// cores; more workers would only measure the scheduler).
+pub(crate) fn block_on(bench: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(bench)
+}
