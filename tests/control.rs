@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::program::{self, Program};
 use common::{Viewer, ViewerOptions, http};
+use robocast::control::PROGRAM_QUEUE;
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);
@@ -70,6 +71,15 @@ async fn messages_round_trip_between_a_browser_and_a_program() {
     robot.send_raw("this is not json").await;
     let error = robot.expect(T, |v| v["type"] == "error").await;
     assert!(error["error"].as_str().is_some_and(|e| e.contains("not a message")), "{error}");
+    robot.send_bytes(b"\xff\xfe{}\n").await;
+    let error = robot.expect(T, |v| v["type"] == "error").await;
+    assert!(error["error"].as_str().is_some_and(|e| e.contains("not UTF-8")), "{error}");
+    robot.send_raw(&"x".repeat(70 * 1024)).await;
+    let error = robot.expect(T, |v| v["type"] == "error").await;
+    assert!(error["error"].as_str().is_some_and(|e| e.contains("a line over")), "{error}");
+    // After each refused line the connection still works.
+    robot.send(&json!({"data": {"still": "here"}})).await;
+    viewer.inbox.expect("state", T, |v| v["still"] == "here").await;
     robot.send(&json!({"to": "0123456789abcdef", "data": 1})).await;
     let error = robot.expect(T, |v| v["type"] == "error").await;
     assert!(error["error"].as_str().is_some_and(|e| e.contains("no session")), "{error}");
@@ -235,10 +245,17 @@ async fn a_program_that_stops_reading_slows_nothing_and_hears_of_its_drops() {
     let watcher = Viewer::connect(addr, ViewerOptions::default()).await;
     let a = browser(addr).await;
 
-    // Far more than the stuck program's queue and socket buffer hold.
+    // Far more than the stuck program's queue and socket buffer hold. The sender stays
+    // within half a queue of the reading program (a burst beyond its queue would be
+    // dropped for it too, as designed): whatever the stuck one does, the reader gets all.
     const N: usize = 6000;
+    const AHEAD: usize = PROGRAM_QUEUE / 2;
+    let (read_tx, mut read_rx) = tokio::sync::watch::channel(0_usize);
     let sending = async {
         for i in 0..N {
+            if read_rx.wait_for(|&read| i < read + AHEAD).await.is_err() {
+                return;
+            }
             a.send("state", &format!(r#"{{"i":{i},"pad":"{}"}}"#, "p".repeat(100))).await;
         }
     };
@@ -246,6 +263,7 @@ async fn a_program_that_stops_reading_slows_nothing_and_hears_of_its_drops() {
         for i in 0..N {
             let got = reader.expect(T, is_message("state")).await;
             assert_eq!(got["data"]["i"], i, "the reading program lost or reordered a message");
+            read_tx.send_replace(i + 1);
         }
     };
     let started = Instant::now();

@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -147,26 +145,29 @@ async fn program(stream: UnixStream, control: Control, cancel: CancellationToken
     let id = joined.id;
     let (read, write) = stream.into_split();
     let writer = tokio::spawn(write_lines(write, joined));
-    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut reader = BufReader::new(read);
     loop {
         let next = tokio::select! {
             () = cancel.cancelled() => break,
-            next = lines.next() => next,
+            next = read_line_bytes(&mut reader) => next,
         };
         let problem = match next {
-            None => break,
-            Some(Err(LinesCodecError::Io(e))) => {
+            Ok(Read::End) => break,
+            Err(e) => {
                 tracing::debug!(program = id, error = %e, "control socket read");
                 break;
             }
-            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => format!("a line over {MAX_LINE} bytes"),
-            Some(Ok(text)) if text.trim().is_empty() => continue,
-            Some(Ok(text)) => match read_line(&text) {
-                Ok((to, channel, data)) => {
-                    control.from_program(id, to, channel, Arc::from(data)).await;
-                    continue;
-                }
-                Err(problem) => problem,
+            Ok(Read::TooLong) => format!("a line over {MAX_LINE} bytes"),
+            Ok(Read::Line(bytes)) => match std::str::from_utf8(&bytes) {
+                Err(e) => format!("the line is not UTF-8: {e}"),
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => match read_line(text) {
+                    Ok((to, channel, data)) => {
+                        control.from_program(id, to, channel, Arc::from(data)).await;
+                        continue;
+                    }
+                    Err(problem) => problem,
+                },
             },
         };
         let reply = json!({ "type": "error", "error": problem, "hint": LINE_HINT });
@@ -174,6 +175,44 @@ async fn program(stream: UnixStream, control: Control, cancel: CancellationToken
     }
     control.program_left(id).await;
     writer.abort();
+}
+
+/// One line from a program.
+enum Read {
+    Line(Vec<u8>),
+    /// Over [`MAX_LINE`]: skipped up to its newline, the next line is read normally.
+    TooLong,
+    End,
+}
+
+/// Reads up to the next `\n` without ever holding more than [`MAX_LINE`] bytes of it.
+/// Bytes, not strings: a line that is not UTF-8 is a bad line to answer, not a broken
+/// connection.
+async fn read_line_bytes(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> io::Result<Read> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if line.is_empty() && !too_long { Read::End } else { Read::Line(line) });
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], end + 1),
+            None => (available, available.len()),
+        };
+        if !too_long && line.len() + chunk.len() > MAX_LINE {
+            too_long = true;
+            line = Vec::new();
+        }
+        if !too_long {
+            line.extend_from_slice(chunk);
+        }
+        let found_end = done > chunk.len();
+        reader.consume(done);
+        if found_end {
+            return Ok(if too_long { Read::TooLong } else { Read::Line(line) });
+        }
+    }
 }
 
 /// Writes the program's queue; after drops, says how many before the next line.

@@ -77,6 +77,11 @@ impl Program {
 
     /// Writes `text` and a newline as they are.
     pub async fn send_raw(&mut self, text: &str) {
-        self.write.write_all(format!("{text}\n").as_bytes()).await.expect("write to the control socket");
+        self.send_bytes(format!("{text}\n").as_bytes()).await;
+    }
+
+    /// Writes bytes as they are (no newline added).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.write.write_all(bytes).await.expect("write to the control socket");
     }
 }
