@@ -149,7 +149,7 @@ pub struct Overrides {
     /// Audio and video as one lip-synced stream; adds the audio's buffering to the video [default: false]
     #[arg(long, env = "ROBOCAST_LIP_SYNC", value_name = "BOOL", global = true, num_args = 0..=1, default_missing_value = "true")]
     pub lip_sync: Option<bool>,
-    /// Unix socket for robot programs (JSON lines), or `off` [default: $RUNTIME_DIRECTORY/control.sock, $XDG_RUNTIME_DIR/robocast.sock or ./robocast.sock]
+    /// Unix socket for robot programs (JSON lines), `auto` or `off` [default: $RUNTIME_DIRECTORY/control.sock, $XDG_RUNTIME_DIR/robocast.sock or ./robocast.sock]
     #[arg(long, env = "ROBOCAST_CONTROL_SOCKET", value_name = "PATH", global = true)]
     pub control_socket: Option<String>,
     /// Dead-man stop: programs hear `deadman` when the driver is silent this long [default: 300]
@@ -231,6 +231,7 @@ impl Config {
         if let Some(socket) = layer.control_socket {
             self.control_socket = match socket.trim() {
                 "off" | "none" => None,
+                "auto" => Some(crate::control::socket::default_path()),
                 "" => return Err(invalid("control_socket", "the path is empty", "give a path, or off")),
                 path => Some(PathBuf::from(path)),
             };

@@ -104,13 +104,16 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let cancel = CancellationToken::new();
     // The socket first: a path in use is an error before any camera is opened.
-    let socket_name = config.control_socket.as_ref().map(|p| p.display().to_string());
-    let control = control::Control::start(Duration::from_millis(config.deadman_ms), socket_name);
+    let socket_name = config
+        .control_socket
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string());
+    let control = control::Control::start(Duration::from_millis(config.deadman_ms), socket_name.clone());
     let socket = match &config.control_socket {
         Some(path) => {
             let listener = control::socket::bind(path).await?;
-            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            tracing::info!(path = %shown.display(), "control socket: robot programs connect here");
+            let shown = socket_name.as_deref().unwrap_or_default();
+            tracing::info!(path = %shown, "control socket: robot programs connect here");
             let serve = control::socket::serve(listener, path.clone(), control.clone(), cancel.child_token());
             Some(tokio::spawn(serve))
         }

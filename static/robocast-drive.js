@@ -57,7 +57,18 @@ export class DriverSeat {
     if (this.driving && (this._command || this._stopsLeft)) this._channels.transmit('control', STOP);
     this._command = null;
     this._stopsLeft = 0;
-    const { res, body } = await this._request('DELETE');
+    // No heartbeats while the DELETE travels: they would arrive after it and be refused.
+    if (this._timer) {
+      clearInterval(this._timer);
+      this._timer = null;
+    }
+    let res;
+    let body;
+    try {
+      ({ res, body } = await this._request('DELETE'));
+    } finally {
+      this._updateLoop(); // still driving if the release failed
+    }
     if ('driver' in body) this.set(body.driver ?? null);
     if (res.ok) return { driver: this.driver };
     throw new RobocastError(body.error || `releasing control failed (HTTP ${res.status})`,
@@ -86,7 +97,14 @@ export class DriverSeat {
   /** robocast says `driver` (a session id or null) drives now. */
   set(driver) {
     if (driver === this.driver) return;
+    const wasDriving = this.driving;
     this.driver = driver;
+    // A key held down before the seat was granted does not move the robot the moment it
+    // is: driving starts with the next key press, stick move or command.
+    if (this.driving && !wasDriving) {
+      this._command = null;
+      this._stopsLeft = 0;
+    }
     this._client._emit('driver', { session: driver, you: this.driving });
     this._updateLoop();
   }

@@ -3,10 +3,10 @@
  *
  * Usage in your own page (served by robocast at `/robocast.js`):
  *
- *   <video id="v" autoplay playsinline muted></video>
+ *   <video id="v" autoplay playsinline muted></video> <button>Take control</button>
  *   <script type="module">
  *     import { RobocastClient, keyboard } from '/robocast.js';
- *     const robot = new RobocastClient();     // or { base: 'https://robot.local:8443' }
+ *     const robot = new RobocastClient();     // or { base: 'http://robot.local:8080' }
  *     robot.addEventListener('track', () => { v.srcObject = robot.remoteStream; });
  *     robot.addEventListener('statechange', () => console.log(robot.state, robot.lastError));
  *     robot.addEventListener('health', (e) => console.log(e.detail.ok ? 'live' : e.detail.problem));
@@ -15,7 +15,7 @@
  *     robot.addEventListener('driver', (e) => console.log(e.detail.you ? 'you drive' : e.detail.session));
  *     robot.connect().catch(() => {});        // reconnects by itself
  *     keyboard(window, ({ linear, angular }) => robot.drive(linear, angular));
- *     button.onclick = () => robot.takeControl().catch((err) => alert(`${err.message}\n${err.hint}`));
+ *     document.querySelector('button').onclick = () => robot.takeControl().catch((err) => alert(`${err.message}\n${err.hint}`));
  *   </script>
  *
  * On a page of another origin, import `http://<robot>:8080/robocast.js` and pass `base`.

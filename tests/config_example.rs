@@ -11,9 +11,10 @@ fn example_config_is_valid_complete_and_shows_the_defaults() {
     let mut config = Config::default();
     config.apply_file(&file).expect("the example applies");
     config.validate().expect("the example is valid");
-    // The service's socket is the one path the library's default (off) cannot know.
-    let service = Config { control_socket: Some("/run/robocast/control.sock".into()), ..Config::default() };
-    assert_eq!(config, service, "the example shows the defaults in code");
+    // `auto` is the command line's default; the library's own default is off.
+    let command_line =
+        Config { control_socket: Some(robocast::control::socket::default_path()), ..Config::default() };
+    assert_eq!(config, command_line, "the example shows the defaults in code");
     let debug = format!("{file:?}");
     assert!(!debug.contains("None"), "every option is set in the example: {debug}");
 }

@@ -42,8 +42,11 @@ until [ -S "$sock" ]; do
     sleep 0.1
 done
 [ "$($SUDO stat -c '%a %U' "$sock")" = "660 robocast" ] || fail "socket is $($SUDO stat -c '%a %U' "$sock"), want 660 robocast"
-hello=$(as_robocast python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.makefile().readline())' "$sock")
-echo "$hello" | grep -q '"type":"hello"' || fail "no hello on the control socket: $hello"
+# The packaged example robot program, as the service user, reads the hello.
+example=/usr/share/doc/robocast/examples/robot.py
+[ -x "$example" ] || fail "no $example"
+hello=$(as_robocast timeout 3 python3 "$example" "$sock" || true)
+echo "$hello" | grep -q '^hello version=1' || fail "the packaged example did not read a hello: $hello"
 # runuser does not pass SIGTERM on: stop robocast itself, by its unique socket path.
 $SUDO pkill -TERM -u robocast -f -- "--control-socket $sock" || fail "robocast was not running"
 wait "$daemon" 2>/dev/null || true

@@ -15,7 +15,8 @@ pub enum Reason {
     Hidden,
     /// The driver's `control` channel closed.
     ChannelClosed,
-    /// The driver's connection went ICE-disconnected or failed.
+    /// The driver's connection went ICE-disconnected (a failed or closed one ends the
+    /// session: [`Reason::Ended`]).
     Link,
     /// The driver's session ended.
     Ended,

@@ -110,7 +110,7 @@ impl Hub {
                 self.sessions.insert(id, session);
             }
             Command::Connected { id } => {
-                if let Some(session) = self.sessions.get_mut(&id) {
+                if let Some(session) = self.sessions.get_mut(&id).filter(|s| !s.connected) {
                     session.connected = true;
                     self.tell_programs(&json!({ "type": "connected", "session": id }));
                 }
@@ -235,6 +235,13 @@ impl Hub {
         });
         let Some(session) = self.sessions.get_mut(&id) else { return };
         session.channels.insert(label.clone());
+        // An open channel means the connection is up, whichever of the two events the
+        // hub hears first: a page that takes the seat once its channels open never gets
+        // "not connected yet".
+        if !session.connected {
+            session.connected = true;
+            self.tell_programs(&json!({ "type": "connected", "session": id }));
+        }
         if label == STATE {
             self.notify_session(&id, STATE, line(&hello));
         }
