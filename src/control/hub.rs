@@ -109,12 +109,7 @@ impl Hub {
                     Session { out, connected: false, channels: BTreeSet::new(), last_refusal: None };
                 self.sessions.insert(id, session);
             }
-            Command::Connected { id } => {
-                if let Some(session) = self.sessions.get_mut(&id).filter(|s| !s.connected) {
-                    session.connected = true;
-                    self.tell_programs(&json!({ "type": "connected", "session": id }));
-                }
-            }
+            Command::Connected { id } => self.mark_connected(&id),
             Command::ChannelOpen { id, label } => self.channel_open(id, label),
             Command::ChannelClosed { id, label } => {
                 if let Some(session) = self.sessions.get_mut(&id) {
@@ -152,13 +147,7 @@ impl Hub {
                 let _ = reply.send(taken.map(|_| ()));
             }
             Command::ReleaseSeat { id, reply } => {
-                if self.seat.is_driver(&id) {
-                    self.fire(&id, Reason::Released);
-                    self.deadman.disarm();
-                    self.seat.release(&id);
-                    tracing::info!(session = %id, "releases the driver seat");
-                    self.announce_driver();
-                }
+                self.vacate_seat(&id, Reason::Released);
                 let _ = reply.send(self.seat.driver().cloned());
             }
             Command::ProgramJoin { reply } => {
@@ -238,26 +227,37 @@ impl Hub {
         // An open channel means the connection is up, whichever of the two events the
         // hub hears first: a page that takes the seat once its channels open never gets
         // "not connected yet".
-        if !session.connected {
-            session.connected = true;
-            self.tell_programs(&json!({ "type": "connected", "session": id }));
-        }
+        self.mark_connected(&id);
         if label == STATE {
             self.notify_session(&id, STATE, line(&hello));
         }
     }
 
-    fn leave(&mut self, id: SessionId, reason: String) {
-        let Some(session) = self.sessions.remove(&id) else { return };
-        if self.seat.is_driver(&id) {
-            if let Some(fired) = self.deadman.fire(&id, Instant::now(), Reason::Ended) {
-                self.announce_deadman(fired);
-            }
-            self.deadman.disarm();
-            self.seat.release(&id);
-            tracing::info!(session = %id, "the driver left; the seat is free");
-            self.announce_driver();
+    /// Programs hear `connected` once per session.
+    fn mark_connected(&mut self, id: &SessionId) {
+        if let Some(session) = self.sessions.get_mut(id).filter(|s| !s.connected) {
+            session.connected = true;
+            self.tell_programs(&json!({ "type": "connected", "session": id }));
         }
+    }
+
+    /// If `id` drives: the dead-man fires for `reason` (unless it has since the last
+    /// command), the seat is freed and everyone is told.
+    fn vacate_seat(&mut self, id: &SessionId, reason: Reason) {
+        if !self.seat.is_driver(id) {
+            return;
+        }
+        self.fire(id, reason);
+        self.deadman.disarm();
+        self.seat.release(id);
+        tracing::info!(session = %id, reason = reason.as_str(), "the driver seat is free");
+        self.announce_driver();
+    }
+
+    fn leave(&mut self, id: SessionId, reason: String) {
+        // The seat first: the session's own `state` still gets the notices.
+        self.vacate_seat(&id, Reason::Ended);
+        let Some(session) = self.sessions.remove(&id) else { return };
         if session.connected {
             self.tell_programs(&json!({ "type": "disconnected", "session": id, "reason": reason }));
         }
@@ -276,30 +276,25 @@ impl Hub {
         self.counts.deadman_events += 1;
         let silent_ms = fired.silent.as_millis() as u64;
         tracing::info!(session = %fired.session, silent_ms, reason = fired.reason.as_str(), "dead-man stop");
-        let event = json!({
+        self.announce(json!({
             "type": "deadman",
             "session": fired.session,
             "silent_ms": silent_ms,
             "reason": fired.reason.as_str(),
-        });
-        self.tell_programs(&event);
-        let notice = json!({
-            "from": "robocast",
-            "type": "deadman",
-            "session": fired.session,
-            "silent_ms": silent_ms,
-            "reason": fired.reason.as_str(),
-        });
-        self.notify_sessions(STATE, line(&notice));
+        }));
     }
 
     fn announce_driver(&mut self) {
         let driver = self.seat.driver().cloned();
-        self.tell_programs(&json!({ "type": "driver", "session": driver }));
-        self.notify_sessions(
-            STATE,
-            line(&json!({ "from": "robocast", "type": "driver", "session": driver })),
-        );
+        self.announce(json!({ "type": "driver", "session": driver }));
+    }
+
+    /// An event for every program, and the same as robocast's notice on every session's
+    /// `state`.
+    fn announce(&mut self, mut event: Value) {
+        self.tell_programs(&event);
+        event["from"] = json!("robocast");
+        self.notify_sessions(STATE, line(&event));
     }
 
     fn route_browser(&mut self, id: SessionId, label: String, payload: Payload, at: Instant) {

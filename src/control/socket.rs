@@ -194,7 +194,11 @@ async fn read_line_bytes(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return Ok(if line.is_empty() && !too_long { Read::End } else { Read::Line(line) });
+            return Ok(match (too_long, line.is_empty()) {
+                (true, _) => Read::TooLong,
+                (false, true) => Read::End,
+                (false, false) => Read::Line(line),
+            });
         }
         let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
             Some(end) => (&available[..end], end + 1),
@@ -235,6 +239,28 @@ async fn write_lines(mut write: tokio::net::unix::OwnedWriteHalf, mut program: P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn lines_are_read_within_the_limit_whatever_they_hold() {
+        let (ours, theirs) = UnixStream::pair().expect("a socket pair");
+        let (read, _write) = ours.into_split();
+        let mut reader = BufReader::new(read);
+        let mut theirs = theirs;
+        let long = vec![b'x'; MAX_LINE + 1];
+        let sent = [&b"{}\n\xff\n"[..], &long, b"\n", b"after\n", &long].concat();
+        theirs.write_all(&sent).await.expect("write");
+        drop(theirs);
+        let mut got = Vec::new();
+        loop {
+            match read_line_bytes(&mut reader).await.expect("read") {
+                Read::End => break,
+                Read::TooLong => got.push("too long".to_owned()),
+                Read::Line(bytes) => got.push(String::from_utf8_lossy(&bytes).into_owned()),
+            }
+        }
+        // The last line is cut off by the end of the stream and still reported too long.
+        assert_eq!(got, ["{}", "\u{fffd}", "too long", "after", "too long"]);
+    }
 
     #[test]
     fn program_lines_are_checked() {

@@ -85,15 +85,12 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened,
         Role::Viewer => (None, None),
     };
     let answered = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, carried).await;
-    let (answer, peer) = match (answered, member) {
-        (Ok(answered), _) => answered,
-        (Err(e), member) => {
-            if let Some(member) = member {
-                member.ended("the offer was refused").await;
-            }
-            return Err(e.into());
-        }
-    };
+    if answered.is_err()
+        && let Some(member) = &member
+    {
+        member.ended("the offer was refused").await;
+    }
+    let (answer, peer) = answered?;
     let etag = peer.etag.to_string();
     reservation.attach(peer);
     Ok(Opened { id, answer, etag })
