@@ -45,6 +45,17 @@ pub struct Config {
     pub control_socket: Option<PathBuf>,
     /// The dead-man stop fires when the driver is silent this long (milliseconds).
     pub deadman_ms: u64,
+    /// Where the talker's voice plays: `auto`, `none`, part of a sound card's name, or
+    /// `gst:<sink pipeline>`. [`Config::load`] starts from `auto`, `Config::default()` from
+    /// `none` (a library user or a test is not heard unless it asks).
+    pub speaker: String,
+    /// The speaker's playout buffer (milliseconds): the delay that absorbs network jitter.
+    pub speaker_buffer_ms: u32,
+    /// Where the talker's camera shows: `auto`, `none`, a sink element, or
+    /// `gst:<sink pipeline>`; like `speaker`, `auto` from the command line, `none` by default.
+    pub display: String,
+    /// Cancel the speaker's echo in the microphone (when both exist).
+    pub echo_cancel: bool,
 }
 
 impl Default for Config {
@@ -64,6 +75,10 @@ impl Default for Config {
             lip_sync: false,
             control_socket: None,
             deadman_ms: 300,
+            speaker: "none".into(),
+            speaker_buffer_ms: 50,
+            display: "none".into(),
+            echo_cancel: true,
         }
     }
 }
@@ -101,6 +116,10 @@ pub struct FileConfig {
     pub lip_sync: Option<bool>,
     pub control_socket: Option<String>,
     pub deadman_ms: Option<u64>,
+    pub speaker: Option<String>,
+    pub speaker_buffer_ms: Option<u32>,
+    pub display: Option<String>,
+    pub echo_cancel: Option<bool>,
 }
 
 /// Flags, each also readable from a `ROBOCAST_*` variable. Unset means "keep what the
@@ -155,13 +174,38 @@ pub struct Overrides {
     /// Dead-man stop: programs hear `deadman` when the driver is silent this long [default: 300]
     #[arg(long, env = "ROBOCAST_DEADMAN_MS", value_name = "MS", global = true)]
     pub deadman_ms: Option<u64>,
+    /// Where talk-back sound plays: auto, none, part of a sound card's name, gst:<sink pipeline> [default: auto]
+    #[arg(long, env = "ROBOCAST_SPEAKER", value_name = "SINK", global = true)]
+    pub speaker: Option<String>,
+    /// Talk-back playout buffer in milliseconds (absorbs network jitter) [default: 50]
+    #[arg(long, env = "ROBOCAST_SPEAKER_BUFFER_MS", value_name = "MS", global = true)]
+    pub speaker_buffer_ms: Option<u32>,
+    /// Where talk-back video shows: auto, none, a sink element (kmssink, ximagesink), gst:<sink pipeline> [default: auto]
+    #[arg(long, env = "ROBOCAST_DISPLAY", value_name = "SINK", global = true)]
+    pub display: Option<String>,
+    /// Echo canceller between the speaker and the microphone: on or off [default: on]
+    #[arg(long, env = "ROBOCAST_ECHO_CANCEL", value_name = "on|off", global = true, value_parser = parse_switch)]
+    pub echo_cancel: Option<bool>,
+}
+
+/// `on`/`off` (also true/false, yes/no, 1/0).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("`{other}` is neither on nor off")),
+    }
 }
 
 impl Config {
     /// Builds the configuration from all layers and validates it.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut config =
-            Config { control_socket: Some(crate::control::socket::default_path()), ..Config::default() };
+        let mut config = Config {
+            control_socket: Some(crate::control::socket::default_path()),
+            speaker: "auto".into(),
+            display: "auto".into(),
+            ..Config::default()
+        };
         if let Some(path) = &overrides.config {
             config.apply_file(&FileConfig::read(path)?)?;
         }
@@ -185,6 +229,10 @@ impl Config {
             lip_sync: file.lip_sync,
             control_socket: file.control_socket.as_deref(),
             deadman_ms: file.deadman_ms,
+            speaker: file.speaker.as_deref(),
+            speaker_buffer_ms: file.speaker_buffer_ms,
+            display: file.display.as_deref(),
+            echo_cancel: file.echo_cancel,
         })
     }
 
@@ -203,6 +251,10 @@ impl Config {
             lip_sync: o.lip_sync,
             control_socket: o.control_socket.as_deref(),
             deadman_ms: o.deadman_ms,
+            speaker: o.speaker.as_deref(),
+            speaker_buffer_ms: o.speaker_buffer_ms,
+            display: o.display.as_deref(),
+            echo_cancel: o.echo_cancel,
         })
     }
 
@@ -237,6 +289,10 @@ impl Config {
             };
         }
         set(&mut self.deadman_ms, layer.deadman_ms);
+        set(&mut self.speaker, layer.speaker.map(str::to_owned));
+        set(&mut self.speaker_buffer_ms, layer.speaker_buffer_ms);
+        set(&mut self.display, layer.display.map(str::to_owned));
+        set(&mut self.echo_cancel, layer.echo_cancel);
         Ok(())
     }
 
@@ -280,6 +336,19 @@ impl Config {
                 "use 50 to 60000 ms, e.g. 300 (a command stream at 20 Hz sends every 50 ms)",
             ));
         }
+        if !(10..=1000).contains(&self.speaker_buffer_ms) {
+            return Err(invalid(
+                "speaker_buffer_ms",
+                format!("{} ms is out of range", self.speaker_buffer_ms),
+                "use 10 to 1000 ms, e.g. 50 (more absorbs worse networks, and delays the voice as much)",
+            ));
+        }
+        crate::media::playout::SpeakerSpec::parse(&self.speaker).map_err(|problem| {
+            invalid("speaker", problem, "use auto, none, part of a sound card's name, or gst:<sink pipeline>")
+        })?;
+        crate::media::playout::DisplaySpec::parse(&self.display).map_err(|problem| {
+            invalid("display", problem, "use auto, none, a sink element like kmssink, or gst:<sink pipeline>")
+        })?;
         if self.max_viewers == 0 {
             return Err(invalid("max_viewers", "0 would refuse everyone", "use at least 1, e.g. 16"));
         }
@@ -336,6 +405,10 @@ struct Layer<'a> {
     lip_sync: Option<bool>,
     control_socket: Option<&'a str>,
     deadman_ms: Option<u64>,
+    speaker: Option<&'a str>,
+    speaker_buffer_ms: Option<u32>,
+    display: Option<&'a str>,
+    echo_cancel: Option<bool>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

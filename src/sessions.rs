@@ -50,6 +50,8 @@ pub enum Role {
     Full,
     /// `POST /whep`: view only.
     Viewer,
+    /// `POST /whip`: sends media to the speaker and display, receives nothing.
+    Talker,
 }
 
 /// A session as `/api/sessions` shows it.
@@ -66,6 +68,10 @@ pub struct SessionInfo {
     pub bytes_sent: u64,
     /// PLI/FIR the viewer sent.
     pub keyframe_requests: u64,
+    /// Played on the robot's speaker and display now.
+    pub talking: bool,
+    /// RTP packets the session sent robocast (talk-back).
+    pub packets_received: u64,
 }
 
 struct Entry {
@@ -197,5 +203,7 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         audio_frames: peer.stats.audio_frames.load(Ordering::Relaxed),
         bytes_sent: peer.stats.bytes_sent.load(Ordering::Relaxed),
         keyframe_requests: peer.stats.keyframe_requests.load(Ordering::Relaxed),
+        talking: peer.talking(),
+        packets_received: peer.packets_received(),
     })
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::deadman::{Deadman, Fired, Reason};
-use super::seat::Seat;
+use super::seat::{Seat, SeatKind};
 use super::{
     Command, ControlStatus, MAX_MESSAGE, Outgoing, PROGRAM_QUEUE, PROTOCOL_VERSION, Payload, Program,
 };
@@ -49,7 +49,8 @@ struct Hub {
     sessions: BTreeMap<SessionId, Session>,
     programs: HashMap<u64, ProgramEntry>,
     next_program: u64,
-    seat: Seat,
+    driver: Seat,
+    talker: Seat,
     deadman: Deadman,
     socket: Option<String>,
     counts: Counts,
@@ -60,7 +61,8 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Command>, deadman: Duration, sock
         sessions: BTreeMap::new(),
         programs: HashMap::new(),
         next_program: 0,
-        seat: Seat::default(),
+        driver: Seat::new(SeatKind::Driver),
+        talker: Seat::new(SeatKind::Talker),
         deadman: Deadman::new(deadman),
         socket,
         counts: Counts::default(),
@@ -137,18 +139,43 @@ impl Hub {
             Command::FromBrowser { id, label, payload, at } => self.route_browser(id, label, payload, at),
             Command::LinkDown { id } => self.fire(&id, Reason::Link),
             Command::Leave { id, reason } => self.leave(id, reason),
-            Command::TakeSeat { id, reply } => {
+            Command::TakeSeat { kind: SeatKind::Driver, id, reply } => {
                 let connected = self.sessions.get(&id).is_some_and(|s| s.connected);
-                let taken = self.seat.take(&id, connected);
+                let taken = self.driver.take(&id, connected);
                 if taken == Ok(true) {
                     tracing::info!(session = %id, "takes the driver seat");
                     self.announce_driver();
                 }
                 let _ = reply.send(taken.map(|_| ()));
             }
-            Command::ReleaseSeat { id, reply } => {
+            Command::TakeSeat { kind: SeatKind::Talker, id, reply } => {
+                // Any session that sends media may talk, WHIP ones (not members) included.
+                let taken = self.talker.take(&id, true);
+                if taken == Ok(true) {
+                    tracing::info!(session = %id, "talks: plays on the speaker and display");
+                    self.announce_talker();
+                }
+                let _ = reply.send(taken.map(|_| ()));
+            }
+            Command::ReleaseSeat { kind: SeatKind::Driver, id, reply } => {
                 self.vacate_seat(&id, Reason::Released);
-                let _ = reply.send(self.seat.driver().cloned());
+                let _ = reply.send(self.driver.holder().cloned());
+            }
+            Command::ReleaseSeat { kind: SeatKind::Talker, id, reply } => {
+                self.vacate_talker(&id);
+                let _ = reply.send(self.talker.holder().cloned());
+            }
+            Command::TalkRefused { id, refusal } => {
+                let (error, hint) = refusal.describe();
+                let notice = json!({
+                    "from": "robocast",
+                    "type": "error",
+                    "error": error,
+                    "hint": hint,
+                    "seat": "talker",
+                    "talker": refusal.holder().map(|(_, holder)| holder),
+                });
+                self.notify_session(&id, STATE, line(&notice));
             }
             Command::ProgramJoin { reply } => {
                 let (tx, lines) = mpsc::channel(PROGRAM_QUEUE);
@@ -184,7 +211,8 @@ impl Hub {
             socket: self.socket.clone(),
             protocol_version: PROTOCOL_VERSION,
             programs: self.programs.len(),
-            driver: self.seat.driver().cloned(),
+            driver: self.driver.holder().cloned(),
+            talker: self.talker.holder().cloned(),
             deadman_ms: self.deadman.limit().as_millis() as u64,
             deadman_events: self.counts.deadman_events,
             messages_to_programs: self.counts.to_programs,
@@ -207,7 +235,8 @@ impl Hub {
             "version": PROTOCOL_VERSION,
             "robocast": env!("CARGO_PKG_VERSION"),
             "sessions": sessions,
-            "driver": self.seat.driver(),
+            "driver": self.driver.holder(),
+            "talker": self.talker.holder(),
             "deadman_ms": self.deadman.limit().as_millis() as u64,
         })
     }
@@ -218,7 +247,8 @@ impl Hub {
             "type": "hello",
             "version": PROTOCOL_VERSION,
             "session": id,
-            "driver": self.seat.driver(),
+            "driver": self.driver.holder(),
+            "talker": self.talker.holder(),
             "deadman_ms": self.deadman.limit().as_millis() as u64,
             "time_ms": unix_ms(),
         });
@@ -244,19 +274,20 @@ impl Hub {
     /// If `id` drives: the dead-man fires for `reason` (unless it has since the last
     /// command), the seat is freed and everyone is told.
     fn vacate_seat(&mut self, id: &SessionId, reason: Reason) {
-        if !self.seat.is_driver(id) {
+        if !self.driver.is_held_by(id) {
             return;
         }
         self.fire(id, reason);
         self.deadman.disarm();
-        self.seat.release(id);
+        self.driver.release(id);
         tracing::info!(session = %id, reason = reason.as_str(), "the driver seat is free");
         self.announce_driver();
     }
 
     fn leave(&mut self, id: SessionId, reason: String) {
-        // The seat first: the session's own `state` still gets the notices.
+        // The seats first: the session's own `state` still gets the notices.
         self.vacate_seat(&id, Reason::Ended);
+        self.vacate_talker(&id);
         let Some(session) = self.sessions.remove(&id) else { return };
         if session.connected {
             self.tell_programs(&json!({ "type": "disconnected", "session": id, "reason": reason }));
@@ -265,7 +296,7 @@ impl Hub {
 
     /// The dead-man fires for `id` if it drives and has not fired since its last command.
     fn fire(&mut self, id: &SessionId, reason: Reason) {
-        if self.seat.is_driver(id)
+        if self.driver.is_held_by(id)
             && let Some(fired) = self.deadman.fire(id, Instant::now(), reason)
         {
             self.announce_deadman(fired);
@@ -284,8 +315,21 @@ impl Hub {
         }));
     }
 
+    /// Frees the talker seat if `id` holds it, and tells everyone.
+    fn vacate_talker(&mut self, id: &SessionId) {
+        if self.talker.release(id) {
+            tracing::info!(session = %id, "stopped talking: the speaker and display are free");
+            self.announce_talker();
+        }
+    }
+
+    fn announce_talker(&mut self) {
+        let talker = self.talker.holder().cloned();
+        self.announce(json!({ "type": "talker", "session": talker }));
+    }
+
     fn announce_driver(&mut self) {
-        let driver = self.seat.driver().cloned();
+        let driver = self.driver.holder().cloned();
         self.announce(json!({ "type": "driver", "session": driver }));
     }
 
@@ -321,7 +365,7 @@ impl Hub {
             }
         };
         if label == CONTROL {
-            if !self.seat.is_driver(&id) {
+            if !self.driver.is_held_by(&id) {
                 let Some(session) = self.sessions.get_mut(&id) else { return };
                 let now = Instant::now();
                 if session.last_refusal.is_some_and(|t| now.duration_since(t) < REFUSAL_EVERY) {

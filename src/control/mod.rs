@@ -1,5 +1,5 @@
-//! Control: browsers' data-channel messages to the robot's programs and back, the driver
-//! seat and the dead-man stop. Touches neither GStreamer nor webrtc-rs: [`crate::rtc`]
+//! Control: browsers' data-channel messages to the robot's programs and back, the seats
+//! (driver and talker) and the dead-man stop. Touches neither GStreamer nor webrtc-rs: [`crate::rtc`]
 //! hands a session's [`Member`] the text its data channels receive and sends what comes
 //! out of the session's outbox; [`socket`] does the same for each program.
 //!
@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sessions::SessionId;
-pub use seat::Refusal;
+pub use seat::{Refusal, SeatKind};
 
 /// The control socket's protocol version, sent in every `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -58,6 +58,8 @@ pub struct ControlStatus {
     pub protocol_version: u32,
     pub programs: usize,
     pub driver: Option<SessionId>,
+    /// Who is played on the speaker and display.
+    pub talker: Option<SessionId>,
     pub deadman_ms: u64,
     pub deadman_events: u64,
     pub messages_to_programs: u64,
@@ -79,8 +81,9 @@ enum Command {
     FromBrowser { id: SessionId, label: String, payload: Payload, at: std::time::Instant },
     LinkDown { id: SessionId },
     Leave { id: SessionId, reason: String },
-    TakeSeat { id: SessionId, reply: oneshot::Sender<Result<(), Refusal>> },
-    ReleaseSeat { id: SessionId, reply: oneshot::Sender<Option<SessionId>> },
+    TakeSeat { kind: SeatKind, id: SessionId, reply: oneshot::Sender<Result<(), Refusal>> },
+    ReleaseSeat { kind: SeatKind, id: SessionId, reply: oneshot::Sender<Option<SessionId>> },
+    TalkRefused { id: SessionId, refusal: Refusal },
     ProgramJoin { reply: oneshot::Sender<Program> },
     ProgramLeave { program: u64 },
     FromProgram { program: u64, to: Option<SessionId>, channel: String, text: Arc<str> },
@@ -131,16 +134,22 @@ impl Control {
         (Member { id, tx: self.tx.clone() }, outbox)
     }
 
-    /// Gives `id` the driver seat, or says who has it.
-    pub async fn take_seat(&self, id: &SessionId) -> Result<(), Refusal> {
+    /// Gives `id` the seat, or says who has it.
+    pub async fn take_seat(&self, kind: SeatKind, id: &SessionId) -> Result<(), Refusal> {
         let id = id.clone();
-        self.ask(|reply| Command::TakeSeat { id, reply }).await.unwrap_or(Err(Refusal::NotConnected))
+        self.ask(|reply| Command::TakeSeat { kind, id, reply }).await.unwrap_or(Err(Refusal::NotConnected))
     }
 
-    /// Releases the seat if `id` holds it; returns who drives afterwards.
-    pub async fn release_seat(&self, id: &SessionId) -> Option<SessionId> {
+    /// Releases the seat if `id` holds it; returns who holds it afterwards.
+    pub async fn release_seat(&self, kind: SeatKind, id: &SessionId) -> Option<SessionId> {
         let id = id.clone();
-        self.ask(|reply| Command::ReleaseSeat { id, reply }).await.flatten()
+        self.ask(|reply| Command::ReleaseSeat { kind, id, reply }).await.flatten()
+    }
+
+    /// Tells session `id` (on its `state` channel, if it has one) that its media is not
+    /// played, and who talks instead.
+    pub async fn talk_refused(&self, id: &SessionId, refusal: Refusal) {
+        let _ = self.tx.send(Command::TalkRefused { id: id.clone(), refusal }).await;
     }
 
     pub async fn status(&self) -> Option<ControlStatus> {

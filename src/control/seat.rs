@@ -1,24 +1,47 @@
-//! The driver seat: who may send `control` commands to the robot. One place decides, so a
-//! permission check (the security issue's operator role) is added here and nowhere else.
+//! The seats: who drives (may send `control` commands to the robot) and who talks (is
+//! played on the robot's speaker and display). One place decides both, so a permission
+//! check (the security issue's operator role) is added here and nowhere else.
 
 use crate::sessions::SessionId;
 
-/// Why a session did not get the seat.
+/// Which seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeatKind {
+    /// Sends the `control` commands the robot's programs obey.
+    Driver,
+    /// Is heard on the robot's speaker and seen on its display.
+    Talker,
+}
+
+impl SeatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatKind::Driver => "driver",
+            SeatKind::Talker => "talker",
+        }
+    }
+}
+
+/// Why a session did not get a seat.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// Someone else drives.
-    Taken(SessionId),
+    /// Someone else holds it.
+    Taken(SeatKind, SessionId),
     /// The session is not a connected `/api/connect` session.
     NotConnected,
 }
 
 impl Refusal {
-    /// What went wrong and what to do, for the HTTP layer's 409.
+    /// What went wrong and what to do, for the HTTP layer's 409 and the page.
     pub fn describe(&self) -> (String, &'static str) {
         match self {
-            Refusal::Taken(driver) => (
+            Refusal::Taken(SeatKind::Driver, driver) => (
                 format!("session {driver} drives"),
                 "wait until it releases the seat or its session ends, then ask again",
+            ),
+            Refusal::Taken(SeatKind::Talker, talker) => (
+                format!("session {talker} talks"),
+                "one talker at a time: wait until it stops sending its microphone and camera (or its session ends), then try again",
             ),
             Refusal::NotConnected => (
                 "the session is not connected yet, or is view-only (WHEP)".into(),
@@ -27,40 +50,46 @@ impl Refusal {
         }
     }
 
-    pub fn driver(&self) -> Option<&SessionId> {
+    /// Who holds the seat that was refused.
+    pub fn holder(&self) -> Option<(SeatKind, &SessionId)> {
         match self {
-            Refusal::Taken(driver) => Some(driver),
+            Refusal::Taken(kind, holder) => Some((*kind, holder)),
             Refusal::NotConnected => None,
         }
     }
 }
 
-/// Who drives. At most one session.
-#[derive(Debug, Default)]
+/// One seat: at most one session holds it.
+#[derive(Debug)]
 pub struct Seat {
-    driver: Option<SessionId>,
+    kind: SeatKind,
+    holder: Option<SessionId>,
 }
 
 impl Seat {
-    pub fn driver(&self) -> Option<&SessionId> {
-        self.driver.as_ref()
+    pub fn new(kind: SeatKind) -> Seat {
+        Seat { kind, holder: None }
     }
 
-    pub fn is_driver(&self, id: &SessionId) -> bool {
-        self.driver.as_ref() == Some(id)
+    pub fn holder(&self) -> Option<&SessionId> {
+        self.holder.as_ref()
     }
 
-    /// Gives `id` the seat when it is free (or already theirs). `connected` says whether
-    /// the session may drive at all; returns whether the driver changed.
-    pub fn take(&mut self, id: &SessionId, connected: bool) -> Result<bool, Refusal> {
-        if !connected {
+    pub fn is_held_by(&self, id: &SessionId) -> bool {
+        self.holder.as_ref() == Some(id)
+    }
+
+    /// Gives `id` the seat when it is free (or already theirs). `allowed` says whether
+    /// the session may hold it at all; returns whether the holder changed.
+    pub fn take(&mut self, id: &SessionId, allowed: bool) -> Result<bool, Refusal> {
+        if !allowed {
             return Err(Refusal::NotConnected);
         }
-        match &self.driver {
-            Some(driver) if driver == id => Ok(false),
-            Some(driver) => Err(Refusal::Taken(driver.clone())),
+        match &self.holder {
+            Some(holder) if holder == id => Ok(false),
+            Some(holder) => Err(Refusal::Taken(self.kind, holder.clone())),
             None => {
-                self.driver = Some(id.clone());
+                self.holder = Some(id.clone());
                 Ok(true)
             }
         }
@@ -68,9 +97,9 @@ impl Seat {
 
     /// Frees the seat if `id` holds it; returns whether it did.
     pub fn release(&mut self, id: &SessionId) -> bool {
-        let held = self.is_driver(id);
+        let held = self.is_held_by(id);
         if held {
-            self.driver = None;
+            self.holder = None;
         }
         held
     }
@@ -85,15 +114,26 @@ mod tests {
     }
 
     #[test]
-    fn one_driver_at_a_time() {
+    fn one_holder_at_a_time() {
         let (a, b) = (id("000000000000000a"), id("000000000000000b"));
-        let mut seat = Seat::default();
+        let mut seat = Seat::new(SeatKind::Driver);
         assert_eq!(seat.take(&a, true), Ok(true));
         assert_eq!(seat.take(&a, true), Ok(false), "taking it again changes nothing");
-        assert_eq!(seat.take(&b, true), Err(Refusal::Taken(a.clone())));
+        assert_eq!(seat.take(&b, true), Err(Refusal::Taken(SeatKind::Driver, a.clone())));
         assert!(!seat.release(&b), "b cannot release a's seat");
         assert!(seat.release(&a));
         assert_eq!(seat.take(&b, true), Ok(true));
         assert_eq!(seat.take(&a, false), Err(Refusal::NotConnected));
+    }
+
+    #[test]
+    fn refusals_name_the_holder_and_the_seat() {
+        let a = id("000000000000000a");
+        let mut talk = Seat::new(SeatKind::Talker);
+        talk.take(&a, true).expect("free");
+        let refusal = talk.take(&id("000000000000000b"), true).expect_err("taken");
+        assert_eq!(refusal.holder(), Some((SeatKind::Talker, &a)));
+        let (error, hint) = refusal.describe();
+        assert!(error.contains("000000000000000a talks") && hint.contains("one talker"), "{error} {hint}");
     }
 }

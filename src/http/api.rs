@@ -31,6 +31,9 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
         })
         .collect();
     let c = &app.config;
+    let control = app.control.status().await;
+    let mut talkback = json!(app.hub.playout.status());
+    talkback["talker"] = json!(control.as_ref().and_then(|c| c.talker.clone()));
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": app.started.elapsed().as_secs(),
@@ -39,13 +42,16 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
         "video": { "width": c.width, "height": c.height, "fps": c.fps, "target_bitrate_kbps": c.bitrate_kbps },
         "viewers": sessions.len(),
         "max_viewers": c.max_viewers,
-        "control": app.control.status().await,
+        "control": control,
+        "talkback": talkback,
     }))
 }
 
-/// `GET /api/sessions`: who is connected, and who drives.
+/// `GET /api/sessions`: who is connected, who drives and who talks.
 pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
-    let driver = app.control.status().await.and_then(|c| c.driver);
+    let control = app.control.status().await;
+    let talker = control.as_ref().and_then(|c| c.talker.clone());
+    let driver = control.and_then(|c| c.driver);
     let sessions: Vec<Value> = app
         .sessions
         .list()
@@ -58,7 +64,7 @@ pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
             value
         })
         .collect();
-    Json(json!({ "sessions": sessions, "driver": driver }))
+    Json(json!({ "sessions": sessions, "driver": driver, "talker": talker }))
 }
 
 /// `GET /api/config`: what the page needs before it makes an offer.

@@ -26,9 +26,15 @@ pub enum ApiError {
     Unprocessable(String, &'static str),
     #[error("{0}")]
     Unavailable(String, &'static str),
-    /// The driver seat is taken (or cannot be given): the body also names the driver.
+    /// A seat is taken (or cannot be given): the body also names who holds it, as
+    /// `"driver"` or `"talker"`.
     #[error("{error}")]
-    Conflict { error: String, hint: &'static str, driver: Option<crate::sessions::SessionId> },
+    Conflict {
+        error: String,
+        hint: &'static str,
+        seat: crate::control::SeatKind,
+        holder: Option<crate::sessions::SessionId>,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -72,6 +78,13 @@ impl ApiError {
     }
 }
 
+impl From<(crate::control::SeatKind, crate::control::Refusal)> for ApiError {
+    fn from((seat, refusal): (crate::control::SeatKind, crate::control::Refusal)) -> ApiError {
+        let (error, hint) = refusal.describe();
+        ApiError::Conflict { error, hint, seat, holder: refusal.holder().map(|(_, id)| id.clone()) }
+    }
+}
+
 impl From<RtcError> for ApiError {
     fn from(e: RtcError) -> ApiError {
         match e {
@@ -94,8 +107,8 @@ impl IntoResponse for ApiError {
             tracing::debug!(%status, error = %self, "request refused");
         }
         let mut body = json!({ "error": self.to_string(), "hint": hint });
-        if let ApiError::Conflict { driver, .. } = &self {
-            body["driver"] = json!(driver);
+        if let ApiError::Conflict { seat, holder, .. } = &self {
+            body[seat.as_str()] = json!(holder);
         }
         (status, Json(body)).into_response()
     }

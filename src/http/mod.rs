@@ -62,16 +62,34 @@ pub fn router(state: AppState) -> Router {
         .route("/api/connect", post(offer::connect))
         .route("/api/sessions", get(api::sessions))
         .route("/api/sessions/{id}", patch(offer::trickle).delete(offer::end_session))
-        .route("/api/sessions/{id}/driver", post(offer::take_seat).delete(offer::release_seat))
+        .route("/api/sessions/{id}/driver", post(offer::take_driver).delete(offer::release_driver))
+        .route("/api/sessions/{id}/talker", post(offer::take_talker).delete(offer::release_talker))
         .route("/api/status", get(api::status))
         .route("/whep", post(offer::whep))
         .route("/whep/{id}", patch(offer::trickle).delete(offer::end_session))
+        .route("/whip", post(offer::whip))
+        .route("/whip/{id}", patch(offer::trickle).delete(offer::end_session))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors())
+        .layer(axum::middleware::map_response(accept_post))
         .with_state(state)
+}
+
+/// WHIP and WHEP clients learn what to post from `OPTIONS` (RFC 9725 §4.1): the CORS
+/// layer answers every `OPTIONS`; this adds `Accept-Post` on the offer endpoints.
+async fn accept_post(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if method == axum::http::Method::OPTIONS && matches!(uri.path(), "/whip" | "/whep") {
+        let sdp = axum::http::HeaderValue::from_static("application/sdp");
+        response.headers_mut().insert(axum::http::HeaderName::from_static("accept-post"), sdp);
+    }
+    response
 }
 
 /// Browsers on another origin (a dashboard, a WHEP player, a page using `/robocast.js`
@@ -82,6 +100,11 @@ fn cors() -> CorsLayer {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
-        .expose_headers([header::LOCATION, header::LINK, header::ETAG])
+        .expose_headers([
+            header::LOCATION,
+            header::LINK,
+            header::ETAG,
+            header::HeaderName::from_static("accept-post"),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -1,4 +1,5 @@
-//! Offer endpoints: `POST /api/connect` (RTCBot-style JSON or plain SDP), `POST /whep`;
+//! Offer endpoints: `POST /api/connect` (RTCBot-style JSON or plain SDP), `POST /whep`,
+//! `POST /whip`;
 //! and what every session's `Location` takes: trickle (`PATCH`) and the end (`DELETE`).
 
 use axum::Json;
@@ -8,9 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{AppState, MAX_BODY};
+use crate::control::SeatKind;
 use crate::http::ApiError;
 use crate::media::H264Profile;
 use crate::rtc::{self, AnswerOptions, Sendable};
@@ -49,10 +51,15 @@ fn utf8(bytes: &Bytes) -> Result<String, ApiError> {
 /// What the robot can send now: the H.264 stream's real profile (robocast's encoders
 /// make constrained baseline; a camera's own H.264 is read from its SPS).
 fn sendable(app: &AppState) -> Sendable {
+    let playout = &app.hub.playout;
+    let display = playout.display.is_some();
     Sendable {
         h264: app.hub.h264.as_ref().map(|f| f.h264_profile().unwrap_or(H264Profile::CONSTRAINED_BASELINE)),
         vp8: app.hub.vp8.is_some(),
         opus: app.hub.audio.is_some(),
+        play_h264: display,
+        play_vp8: display,
+        play_opus: playout.speaker.is_some(),
     }
 }
 
@@ -74,23 +81,43 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened,
         )
     })?;
     let id = reservation.id().clone();
+    // WHIP pushes media to the speaker and display: one talker at a time, decided now.
+    if role == Role::Talker {
+        app.control
+            .take_seat(SeatKind::Talker, &id)
+            .await
+            .map_err(|refusal| ApiError::from((SeatKind::Talker, refusal)))?;
+    }
     let span = tracing::info_span!("session", session_id = %id, ?role);
     let options = AnswerOptions { lip_sync: app.config.lip_sync };
-    // Only /api/connect sessions carry data channels; WHEP is view-only.
+    // Only /api/connect sessions carry data channels; WHEP is view-only and cannot talk.
     let (carried, member) = match role {
         Role::Full => {
             let (member, outbox) = app.control.join(id.clone()).await;
             (Some(rtc::Carried { member: member.clone(), outbox }), Some(member))
         }
-        Role::Viewer => (None, None),
+        Role::Viewer | Role::Talker => (None, None),
     };
-    let answered = rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, carried).await;
-    if answered.is_err()
-        && let Some(member) = &member
-    {
-        member.ended("the offer was refused").await;
+    let talk = (role != Role::Viewer).then(|| rtc::TalkContext {
+        id: id.clone(),
+        control: app.control.clone(),
+        playout: app.hub.playout.clone(),
+    });
+    let attached = rtc::Attached { carried, talk };
+    let answered =
+        rtc::peer::answer(&app.engine, offer, &app.hub, &app.cancel, span, options, attached).await;
+    if answered.is_err() {
+        if let Some(member) = &member {
+            member.ended("the offer was refused").await;
+        }
+        if role == Role::Talker {
+            app.control.release_seat(SeatKind::Talker, &id).await;
+        }
     }
     let (answer, peer) = answered?;
+    if role == Role::Talker {
+        peer.talk_claimed();
+    }
     let etag = peer.etag.to_string();
     reservation.attach(peer);
     Ok(Opened { id, answer, etag })
@@ -168,6 +195,35 @@ pub async fn whep(
     Ok(sdp_created(format!("/whep/{}", opened.id), opened))
 }
 
+/// `POST /whip`: media pushed to the robot's speaker and display (RFC 9725).
+pub async fn whip(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let kind = content_type(&headers);
+    if kind != SDP {
+        return Err(ApiError::UnsupportedMediaType(kind, SDP));
+    }
+    let sdp = utf8(&body(raw)?)?;
+    let playable = sendable(&app);
+    if !playable.play_opus && !playable.play_h264 {
+        return Err(ApiError::Unavailable(
+            "this robot has neither a speaker nor a display".into(),
+            "set `speaker` and `display` in the configuration (robocast devices lists them)",
+        ));
+    }
+    let info = rtc::offer::inspect(&sdp, &playable)?;
+    if info.talk_audio.is_none() && info.talk_video.is_none() {
+        return Err(ApiError::bad_request(
+            "the offer sends nothing robocast can play",
+            "send Opus audio or H.264/VP8 video on sendonly sections (a WHIP client does)",
+        ));
+    }
+    let opened = open_session(&app, sdp, Role::Talker).await?;
+    Ok(sdp_created(format!("/whip/{}", opened.id), opened))
+}
+
 /// The session a `Location` names; any malformed id (bad hex, bad UTF-8) is a 404.
 async fn find(app: &AppState, id: Result<Path<String>, PathRejection>) -> Result<rtc::PeerHandle, ApiError> {
     Ok(find_id(app, id).await?.1)
@@ -185,27 +241,62 @@ async fn find_id(
 }
 
 /// `POST /api/sessions/{id}/driver`: the session asks for the driver seat.
-pub async fn take_seat(
-    State(app): State<AppState>,
+pub async fn take_driver(
+    app: State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let (id, _) = find_id(&app, id).await?;
-    match app.control.take_seat(&id).await {
-        Ok(()) => Ok(Json(json!({ "driver": id }))),
-        Err(refusal) => {
-            let (error, hint) = refusal.describe();
-            Err(ApiError::Conflict { error, hint, driver: refusal.driver().cloned() })
-        }
-    }
+) -> Result<Json<Value>, ApiError> {
+    take(app, id, SeatKind::Driver).await
 }
 
 /// `DELETE /api/sessions/{id}/driver`: the session gives the seat up (if it has it).
-pub async fn release_seat(
+pub async fn release_driver(
+    app: State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    release(app, id, SeatKind::Driver).await
+}
+
+/// `POST /api/sessions/{id}/talker`: the session asks for the speaker and display before
+/// it sends (its media arriving takes the seat too).
+pub async fn take_talker(
+    app: State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    take(app, id, SeatKind::Talker).await
+}
+
+/// `DELETE /api/sessions/{id}/talker`: the session stops talking.
+pub async fn release_talker(
+    app: State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    release(app, id, SeatKind::Talker).await
+}
+
+async fn take(
     State(app): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let (id, _) = find_id(&app, id).await?;
-    Ok(Json(json!({ "driver": app.control.release_seat(&id).await })))
+    seat: SeatKind,
+) -> Result<Json<Value>, ApiError> {
+    let (id, peer) = find_id(&app, id).await?;
+    app.control.take_seat(seat, &id).await.map_err(|refusal| ApiError::from((seat, refusal)))?;
+    if seat == SeatKind::Talker {
+        peer.talk_claimed();
+    }
+    Ok(Json(json!({ seat.as_str(): id })))
+}
+
+async fn release(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    seat: SeatKind,
+) -> Result<Json<Value>, ApiError> {
+    let (id, peer) = find_id(&app, id).await?;
+    let holder = app.control.release_seat(seat, &id).await;
+    if seat == SeatKind::Talker {
+        peer.talk_released();
+    }
+    Ok(Json(json!({ seat.as_str(): holder })))
 }
 
 /// `PATCH` on a session's `Location`: trickled ICE candidates (RFC 9725 §4.3.1). An

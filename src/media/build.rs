@@ -29,7 +29,9 @@ pub(super) struct Built {
 pub(super) fn build(recipe: &Recipe) -> Result<Built, MediaError> {
     match recipe {
         Recipe::Video { source, config, h264, vp8 } => build_video(source, config, h264, vp8.as_ref()),
-        Recipe::Audio { source, bitrate_kbps, feed } => build_audio(source, *bitrate_kbps, feed),
+        Recipe::Audio { source, bitrate_kbps, feed, echo_cancel } => {
+            build_audio(source, *bitrate_kbps, feed, *echo_cancel)
+        }
     }
 }
 
@@ -174,18 +176,35 @@ fn build_video(
     Ok(Built { pipeline, sinks, vp8_valve, status })
 }
 
-fn build_audio(source: &AudioSource, bitrate_kbps: u32, feed: &Arc<Feed>) -> Result<Built, MediaError> {
+fn build_audio(
+    source: &AudioSource,
+    bitrate_kbps: u32,
+    feed: &Arc<Feed>,
+    echo_cancel: bool,
+) -> Result<Built, MediaError> {
     let Some((label, chain)) = source.chain() else {
         return Err(MediaError::Runtime("audio is disabled".into()));
     };
+    // The echo canceller only: noise suppression and gain control would change the
+    // robot's own sound (and hide a failing canceller in the echo test).
+    let dsp = if echo_cancel {
+        format!(
+            "audio/x-raw,format=S16LE,rate=48000,channels=1 ! webrtcdsp probe={} echo-cancel=true \
+             delay-agnostic=true extended-filter=true noise-suppression=false gain-control=false \
+             high-pass-filter=false ! audioconvert ! ",
+            super::playout::speaker::ECHO_PROBE
+        )
+    } else {
+        String::new()
+    };
     let description = format!(
-        "{chain} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ! \
+        "{chain} ! audioconvert ! audioresample ! {dsp}audio/x-raw,rate=48000,channels=1 ! \
          opusenc name=enc bitrate={} frame-size=20 ! {SINK} name=opus",
         bitrate_kbps * 1000
     );
     let pipeline = launch(&description)?;
     let sinks = vec![(appsink(&pipeline, "opus", feed, Duration::from_millis(20))?, Arc::clone(feed))];
     let mut status = PipelineStatus::new("audio", &label);
-    status.encoder = Some("opusenc".into());
+    status.encoder = Some(if echo_cancel { "webrtcdsp + opusenc" } else { "opusenc" }.into());
     Ok(Built { pipeline, sinks, vp8_valve: None, status })
 }

@@ -1,4 +1,4 @@
-//! Media: capture, encode once, fan out.
+//! Media: capture, encode once, fan out; and play the talker's sound and pictures.
 //!
 //! This is the only part of robocast that touches GStreamer. Each track (video, audio)
 //! has one supervised pipeline ([`pipeline`]) that ends in an appsink; the appsink
@@ -12,6 +12,7 @@
 //!   low-latency settings.
 //! * [`clockstamp`] paints the capture time into the test pattern so the benchmark can
 //!   read glass-to-glass latency back from the browser.
+//! * [`playout`] plays what a talker's browser sends on the speaker and display.
 //! * [`devices`] lists cameras, audio devices and encoders for `robocast devices`.
 //! * `build` turns a recipe into a pipeline, `keyframe` throttles key frame requests,
 //!   `meter` measures rates and stalls; [`pipeline`] supervises them all.
@@ -28,6 +29,7 @@ pub mod h264;
 mod keyframe;
 mod meter;
 pub mod pipeline;
+pub mod playout;
 pub mod source;
 mod status;
 
@@ -39,6 +41,7 @@ use bytes::Bytes;
 pub use fanout::{Feed, FeedStats, Subscription};
 pub use h264::H264Profile;
 pub use pipeline::MediaHub;
+pub use playout::Playout;
 pub use source::{AudioSource, VideoSource};
 pub use status::{PipelineState, PipelineStatus};
 

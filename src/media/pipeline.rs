@@ -52,6 +52,8 @@ pub struct MediaHub {
     /// `None` when there is no video or this machine has no VP8 encoder.
     pub vp8: Option<Arc<Feed>>,
     pub audio: Option<Arc<Feed>>,
+    /// The talker's speaker and display.
+    pub playout: super::Playout,
     status: Vec<watch::Receiver<PipelineStatus>>,
     supervisors: TaskTracker,
 }
@@ -71,19 +73,33 @@ impl MediaHub {
         })
         .await??;
         let supervisors = TaskTracker::new();
-        let mut hub = MediaHub { h264: None, vp8: None, audio: None, status: Vec::new(), supervisors };
+        // Playout first: the echo canceller in the microphone's pipeline needs the
+        // speaker's probe to exist when it starts.
+        let playout =
+            super::Playout::start(config, audio != AudioSource::None, &supervisors, cancel.clone()).await?;
+        let echo_cancel = playout.echo_cancel();
+        let mut hub =
+            MediaHub { h264: None, vp8: None, audio: None, playout, status: Vec::new(), supervisors };
         if video != VideoSource::None {
             let h264 = Feed::new(Codec::H264);
             let vp8 = vp8.then(|| Feed::new(Codec::Vp8));
-            let recipe =
-                Recipe::Video { source: video, config: config.clone(), h264: h264.clone(), vp8: vp8.clone() };
+            let recipe = Recipe::Video {
+                source: video,
+                config: Box::new(config.clone()),
+                h264: h264.clone(),
+                vp8: vp8.clone(),
+            };
             hub.status.push(hub.spawn_supervisor(recipe, &config.video, cancel.clone()));
             (hub.h264, hub.vp8) = (Some(h264), vp8);
         }
         if audio != AudioSource::None {
             let feed = Feed::new(Codec::Opus);
-            let recipe =
-                Recipe::Audio { source: audio, bitrate_kbps: config.audio_bitrate_kbps, feed: feed.clone() };
+            let recipe = Recipe::Audio {
+                source: audio,
+                bitrate_kbps: config.audio_bitrate_kbps,
+                feed: feed.clone(),
+                echo_cancel,
+            };
             hub.status.push(hub.spawn_supervisor(recipe, &config.audio, cancel));
             hub.audio = Some(feed);
         }
@@ -132,8 +148,8 @@ impl MediaHub {
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
 pub(super) enum Recipe {
-    Video { source: VideoSource, config: Config, h264: Arc<Feed>, vp8: Option<Arc<Feed>> },
-    Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed> },
+    Video { source: VideoSource, config: Box<Config>, h264: Arc<Feed>, vp8: Option<Arc<Feed>> },
+    Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed>, echo_cancel: bool },
 }
 
 async fn supervise(recipe: Arc<Recipe>, status: watch::Sender<PipelineStatus>, cancel: CancellationToken) {

@@ -7,11 +7,13 @@
 //!   lifetime task; [`PeerHandle`] is what the rest of the program holds.
 //! * [`pump`] moves frames from a media feed to a track and RTCP feedback (PLI/FIR) back
 //!   to the encoder.
+//! * [`talk`] plays what a talker sends on the robot's speaker and display.
 
 mod channels;
 pub mod offer;
 pub mod peer;
 pub mod pump;
+pub mod talk;
 pub mod trickle;
 
 use std::sync::Arc;
@@ -34,7 +36,8 @@ use webrtc::rtp_transceiver::rtp_codec::{
 };
 
 pub use offer::Sendable;
-pub use peer::{AnswerOptions, Carried, PeerHandle, PeerState, SessionStats};
+pub use peer::{AnswerOptions, Attached, Carried, PeerHandle, PeerState, SessionStats};
+pub use talk::TalkContext;
 
 use crate::media::Codec;
 use offer::{Chosen, OfferInfo};
@@ -202,8 +205,19 @@ impl Engine {
     /// A webrtc-rs API whose media engine has exactly the offer's chosen codecs.
     pub(crate) fn api_for(&self, info: &OfferInfo) -> Result<API, RtcError> {
         let mut media = MediaEngine::default();
-        for (chosen, kind) in [(&info.video, RTPCodecType::Video), (&info.audio, RTPCodecType::Audio)] {
+        let mut registered: Vec<(u8, RTPCodecType)> = Vec::new();
+        let sections = [
+            (&info.video, RTPCodecType::Video),
+            (&info.talk_video, RTPCodecType::Video),
+            (&info.audio, RTPCodecType::Audio),
+            (&info.talk_audio, RTPCodecType::Audio),
+        ];
+        for (chosen, kind) in sections {
             let Some(chosen) = chosen else { continue };
+            if registered.contains(&(chosen.payload_type, kind)) {
+                continue;
+            }
+            registered.push((chosen.payload_type, kind));
             let parameters = RTCRtpCodecParameters {
                 capability: capability(chosen),
                 payload_type: chosen.payload_type,

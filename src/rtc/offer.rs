@@ -17,6 +17,10 @@ pub struct Sendable {
     /// A VP8 encoder exists here.
     pub vp8: bool,
     pub opus: bool,
+    /// What the robot can play from a talker: H.264 and VP8 on its display, Opus on its speaker.
+    pub play_h264: bool,
+    pub play_vp8: bool,
+    pub play_opus: bool,
 }
 
 /// A codec of the offer that robocast will send, as the offer wrote it.
@@ -34,6 +38,9 @@ pub struct Chosen {
 pub struct OfferInfo {
     pub video: Option<Chosen>,
     pub audio: Option<Chosen>,
+    /// The codecs the browser may send robocast (talk-back), from sections it sends on.
+    pub talk_video: Option<Chosen>,
+    pub talk_audio: Option<Chosen>,
     /// The offer has an SCTP (data channel) section.
     pub data: bool,
     /// The `a=mid` of each media section, in order (trickled candidates name one).
@@ -161,6 +168,26 @@ fn choose_video(codecs: &[Offered], sendable: &Sendable) -> Result<Option<Chosen
     ))
 }
 
+fn playable(codec: Codec, sendable: &Sendable) -> bool {
+    match codec {
+        Codec::H264 => sendable.play_h264,
+        Codec::Vp8 => sendable.play_vp8,
+        Codec::Opus => sendable.play_opus,
+    }
+}
+
+/// The video codec a talker should send on a section robocast does not send on: H.264
+/// (packetization-mode 1: hardware decoders take it) first, then VP8.
+fn choose_talk_video(codecs: &[Offered], sendable: &Sendable) -> Option<Chosen> {
+    let h264 = codecs.iter().find(|c| {
+        c.name == "H264" && c.clock_rate == 90_000 && fmtp_param(&c.fmtp, "packetization-mode") == Some("1")
+    });
+    let vp8 = codecs.iter().find(|c| c.name == "VP8" && c.clock_rate == 90_000);
+    h264.filter(|_| sendable.play_h264)
+        .map(|c| chosen(c, Codec::H264))
+        .or_else(|| vp8.filter(|_| sendable.play_vp8).map(|c| chosen(c, Codec::Vp8)))
+}
+
 /// ICE credentials within RFC 8839's bounds (ufrag 4 to 256 characters, password 22 to
 /// 256). webrtc-rs would take a longer one and then log an error for every STUN message
 /// it cannot build with it.
@@ -219,20 +246,41 @@ pub fn inspect(sdp: &str, sendable: &Sendable) -> Result<OfferInfo, RtcError> {
             .find(|d| media.attribute(d).is_some())
             .unwrap_or("sendrecv");
         let receives = matches!(direction, "sendrecv" | "recvonly");
+        let sends = matches!(direction, "sendrecv" | "sendonly");
         let codecs = offered_codecs(media);
+        let opus = || {
+            codecs.iter().find(|c| c.name == "OPUS" && c.clock_rate == 48_000).map(|c| chosen(c, Codec::Opus))
+        };
         match media.media_name.media.as_str() {
-            "video" if receives && info.video.is_none() => info.video = choose_video(&codecs, sendable)?,
-            "audio" if receives && info.audio.is_none() && sendable.opus => {
-                info.audio = codecs
-                    .iter()
-                    .find(|c| c.name == "OPUS" && c.clock_rate == 48_000)
-                    .map(|c| chosen(c, Codec::Opus));
+            "video" => {
+                let mut sent = None;
+                if receives && info.video.is_none() {
+                    info.video = choose_video(&codecs, sendable)?;
+                    sent = info.video.clone();
+                }
+                if sends && info.talk_video.is_none() {
+                    // One codec per section: on a two-way section the talker sends with
+                    // the codec robocast sends.
+                    info.talk_video = match sent {
+                        Some(sent) => Some(sent).filter(|c| playable(c.codec, sendable)),
+                        None => choose_talk_video(&codecs, sendable),
+                    };
+                }
+            }
+            "audio" => {
+                if receives && info.audio.is_none() && sendable.opus {
+                    info.audio = opus();
+                }
+                if sends && info.talk_audio.is_none() && sendable.play_opus {
+                    info.talk_audio = opus();
+                }
             }
             "application" => info.data = true,
             _ => {}
         }
     }
-    if info.video.is_none() && info.audio.is_none() && !info.data {
+    let talks = info.talk_video.is_some() || info.talk_audio.is_some();
+    if info.video.is_none() && info.audio.is_none() && !info.data && !talks {
         return Err(bad(
             "the offer has nothing robocast can send: it needs a receiving video section with H.264 or VP8 or an audio section with Opus",
             "use pc.addTransceiver('video', {direction: 'recvonly'}) in a browser that supports H.264 or VP8",
@@ -246,7 +294,14 @@ mod tests {
     use super::*;
 
     const HEAD: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-    const ALL: Sendable = Sendable { h264: Some(H264Profile::CONSTRAINED_BASELINE), vp8: true, opus: true };
+    const ALL: Sendable = Sendable {
+        h264: Some(H264Profile::CONSTRAINED_BASELINE),
+        vp8: true,
+        opus: true,
+        play_h264: true,
+        play_vp8: true,
+        play_opus: true,
+    };
 
     fn offer(media: &str) -> String {
         format!("{HEAD}{media}")
@@ -308,5 +363,28 @@ mod tests {
             video(&format!("{VP8}a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n", "u".repeat(600), "p".repeat(24)));
         let err = inspect(&long, &ALL).expect_err("too long").to_string();
         assert!(err.contains("ice-ufrag is 600 characters"), "{err}");
+    }
+
+    #[test]
+    fn two_way_and_send_only_sections_choose_what_the_talker_sends() {
+        let h264 = "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n";
+        let two_way = offer(&format!(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n{VP8}{h264}\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\n"
+        ));
+        let info = inspect(&two_way, &ALL).expect("valid");
+        assert_eq!(info.video, info.talk_video, "one codec each way on a two-way section");
+        assert_eq!(info.talk_audio.map(|c| c.payload_type), Some(111));
+        // WHIP: send-only sections, and a robot with no camera of its own.
+        let whip = two_way.replace("a=sendrecv", "a=sendonly");
+        let no_camera = Sendable { h264: None, vp8: false, ..ALL };
+        let info = inspect(&whip, &no_camera).expect("valid");
+        assert_eq!((info.video, info.audio), (None, None), "nothing to send on send-only sections");
+        assert_eq!(info.talk_video.map(|c| (c.codec, c.payload_type)), Some((Codec::H264, 102)));
+        let vp8_only = Sendable { play_h264: false, ..no_camera };
+        let info = inspect(&whip, &vp8_only).expect("valid");
+        assert_eq!(info.talk_video.map(|c| c.codec), Some(Codec::Vp8));
+        let silent = Sendable { play_h264: false, play_vp8: false, play_opus: false, ..no_camera };
+        assert!(inspect(&whip, &silent).is_err(), "nothing either way");
     }
 }

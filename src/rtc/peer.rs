@@ -19,6 +19,7 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 use super::offer::{Offer, OfferInfo};
+use super::talk::{self, Talk, TalkContext};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, channels, pump, trickle};
 use crate::control::{Member, Outgoing};
 use crate::media::{Codec, Feed, MediaHub};
@@ -81,11 +82,37 @@ pub struct PeerHandle {
     /// The WHIP/WHEP entity tag of the session's ICE state (robocast's ICE username
     /// fragment, quoted); a PATCH with another `If-Match` gets 412.
     pub etag: Arc<str>,
+    /// The session's talk-back (`None` when it cannot talk).
+    talk: Option<Arc<Talk>>,
 }
 
 impl PeerHandle {
     pub fn state(&self) -> PeerState {
         *self.state.borrow()
+    }
+
+    /// The session was given the talker seat through the API: its media is expected.
+    pub fn talk_claimed(&self) {
+        if let Some(talk) = &self.talk {
+            talk.claimed();
+        }
+    }
+
+    /// The session gave the talker seat up through the API.
+    pub fn talk_released(&self) {
+        if let Some(talk) = &self.talk {
+            talk.released();
+        }
+    }
+
+    /// RTP packets of talk-back the session sent.
+    pub fn packets_received(&self) -> u64 {
+        self.talk.as_ref().map_or(0, |t| t.packets.load(Ordering::Relaxed))
+    }
+
+    /// Whether the session is played on the speaker and display now.
+    pub fn talking(&self) -> bool {
+        self.talk.as_ref().is_some_and(|t| t.holding())
     }
 
     /// Ends the session (client DELETE, kick, shutdown).
@@ -135,6 +162,14 @@ pub struct Carried {
     pub outbox: mpsc::Receiver<Outgoing>,
 }
 
+/// What a session is attached to besides its media: the control hub (its data channels)
+/// and the talker seat (the speaker and display).
+#[derive(Default)]
+pub struct Attached {
+    pub carried: Option<Carried>,
+    pub talk: Option<TalkContext>,
+}
+
 /// Answers a checked offer and starts the session; it ends when `parent` is cancelled,
 /// the handle is closed, or the link fails.
 pub async fn answer(
@@ -144,8 +179,9 @@ pub async fn answer(
     parent: &CancellationToken,
     span: tracing::Span,
     options: AnswerOptions,
-    carried: Option<Carried>,
+    attached: Attached,
 ) -> Result<(String, PeerHandle), RtcError> {
+    let Attached { carried, talk } = attached;
     let Offer { sdp, info } = offer;
     let bad_offer = |e: webrtc::Error| RtcError::BadOffer {
         problem: format!("the offer was rejected: {e}"),
@@ -165,11 +201,13 @@ pub async fn answer(
         channels::wire(&pc, member, outbox, cancel.clone());
     }
     let stats = Arc::new(SessionStats::default());
+    let talk = talk.map(Talk::new);
     let built = async {
         // Tracks first: set_remote_description then pairs each offered m-line with a
         // local transceiver of its kind (webrtc-rs 0.17 does not attach a later
         // add_track to a transceiver the offer created).
         let tracks = add_tracks(&pc, &info, hub, options).await?;
+        receive_tracks(&pc, talk.as_ref(), &cancel, &span);
         pc.set_remote_description(description).await.map_err(bad_offer)?;
         let answer = pc.create_answer(None).await.map_err(bad_offer)?;
         let mut gathered = pc.gathering_complete_promise().await;
@@ -206,7 +244,11 @@ pub async fn answer(
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         etag: Arc::from(etag(&answer)),
+        talk: talk.clone(),
     };
+    if let Some(talk) = talk {
+        tokio::spawn(talk.watch(handle.cancel.clone()).instrument(span.clone()));
+    }
     // RTCP readers only now, for a session that exists: a reader started before a failed
     // answer would wait forever on a sender that never starts, holding the whole peer
     // connection (~28 kB per rejected offer). Each ends with its session.
@@ -261,12 +303,30 @@ async fn add_tracks(
             .map_err(RtcError::internal)?;
         tracks.push(OutTrack { track, feed, sender });
     }
-    // Media the browser sends (talk-back) is drained until the talk-back issue plays it.
-    pc.on_track(Box::new(|track, _, _| {
-        tokio::spawn(pump::drain_remote(track));
+    Ok(tracks)
+}
+
+/// Media the browser sends: played while the session holds the talker seat, read and
+/// dropped for a session that cannot talk (so its buffers never fill).
+fn receive_tracks(
+    pc: &Arc<RTCPeerConnection>,
+    talk: Option<&Arc<Talk>>,
+    cancel: &CancellationToken,
+    span: &tracing::Span,
+) {
+    let (talk, weak, cancel, span) = (talk.cloned(), Arc::downgrade(pc), cancel.clone(), span.clone());
+    pc.on_track(Box::new(move |track, _, _| {
+        match &talk {
+            Some(talk) => {
+                let receive = talk::receive(Arc::clone(talk), track, weak.clone(), cancel.clone());
+                tokio::spawn(receive.instrument(span.clone()));
+            }
+            None => {
+                tokio::spawn(pump::drain_remote(track));
+            }
+        }
         Box::pin(async {})
     }));
-    Ok(tracks)
 }
 
 /// Resolves when a connected link has failed, closed, or stayed disconnected for

@@ -86,8 +86,8 @@ pub async fn read_rtcp(
     }
 }
 
-/// Reads and discards a remote track, so its buffers never fill.
+/// Reads and discards a remote track of a session that cannot talk, so its buffers never fill.
 pub async fn drain_remote(track: Arc<TrackRemote>) {
-    tracing::debug!(kind = %track.kind(), codec = %track.codec().capability.mime_type, "remote track (talk-back not played yet)");
+    tracing::debug!(kind = %track.kind(), codec = %track.codec().capability.mime_type, "remote track (not played)");
     while track.read_rtp().await.is_ok() {}
 }

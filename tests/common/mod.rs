@@ -9,6 +9,7 @@ pub mod input;
 pub mod page;
 pub mod program;
 pub mod screen;
+pub mod talkback;
 pub mod viewer;
 
 use std::sync::Once;

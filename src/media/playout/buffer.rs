@@ -1,0 +1,242 @@
+//! The speaker's playout buffer: decoded samples wait here a small, fixed time before the
+//! sound card (or a GStreamer sink) takes them, and the wait never creeps.
+//!
+//! * It starts playing once `target` is buffered ("priming"); when it runs dry (the talker
+//!   stopped, packets were lost, the talker vanished) it plays silence, never a repeated
+//!   fragment, and primes again.
+//! * Clock drift between the browser and the sound card moves the fill slowly: above
+//!   `target` by more than the tolerance, one sample in [`ADJUST_EVERY`] is skipped; below,
+//!   one is played twice (a 2 % change of speed, barely audible on speech; sound cards'
+//!   clocks differ by well under 0.1 %).
+//! * A burst (packets that arrive together after a network stall) can push the fill far
+//!   above `target`: past `ceiling` the oldest samples are dropped at once, down to target.
+//!
+//! Pure: no clock, no threads; the speaker drives it from its decoder and its output.
+
+use std::collections::VecDeque;
+
+/// One sample in this many is skipped or repeated while the fill is off target.
+pub const ADJUST_EVERY: u32 = 50;
+
+/// Counters, for the status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Samples that came from the decoder.
+    pub received: u64,
+    /// Samples of talk played (repeats included, silence not).
+    pub played: u64,
+    /// Samples of silence played while empty or priming.
+    pub silence: u64,
+    /// Samples dropped: skipped for drift and cut after a burst.
+    pub dropped: u64,
+    /// Samples played twice for drift.
+    pub stretched: u64,
+}
+
+#[derive(Debug)]
+pub struct PlayoutBuffer {
+    samples: VecDeque<f32>,
+    rate: u32,
+    target: usize,
+    tolerance: usize,
+    ceiling: usize,
+    playing: bool,
+    phase: u32,
+    last: f32,
+    counts: Counts,
+}
+
+impl PlayoutBuffer {
+    /// A buffer of `target_ms` at `rate` samples per second (one channel).
+    pub fn new(rate: u32, target_ms: u32) -> PlayoutBuffer {
+        let per_ms = rate as usize / 1000;
+        let target = per_ms * target_ms as usize;
+        PlayoutBuffer {
+            samples: VecDeque::with_capacity(target * 4),
+            rate,
+            target,
+            // ±5 ms or a quarter of the target, whichever is more, before drift is corrected.
+            tolerance: (per_ms * 5).max(target / 4),
+            // A burst may overshoot by 60 ms or the target again before it is cut.
+            ceiling: target + (per_ms * 60).max(target),
+            playing: false,
+            phase: 0,
+            last: 0.0,
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Buffered time, in milliseconds.
+    pub fn fill_ms(&self) -> f64 {
+        self.samples.len() as f64 * 1000.0 / f64::from(self.rate.max(1))
+    }
+
+    pub fn target_ms(&self) -> f64 {
+        self.target as f64 * 1000.0 / f64::from(self.rate.max(1))
+    }
+
+    /// Whether talk is being played (not priming or empty).
+    pub fn playing(&self) -> bool {
+        self.playing
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Decoded samples arrive.
+    pub fn push(&mut self, samples: &[f32]) {
+        self.counts.received += samples.len() as u64;
+        self.samples.extend(samples);
+        if self.samples.len() > self.ceiling {
+            let cut = self.samples.len() - self.target;
+            self.samples.drain(..cut);
+            self.counts.dropped += cut as u64;
+        }
+    }
+
+    /// Forgets what is buffered (the talker left): silence from the next pull on.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+        self.playing = false;
+    }
+
+    /// Fills `out` with what plays next.
+    pub fn pull(&mut self, out: &mut [f32]) {
+        if !self.playing && self.samples.len() >= self.target.max(1) {
+            self.playing = true;
+        }
+        let mut written = 0;
+        if self.playing {
+            while written < out.len() {
+                self.phase += 1;
+                let adjust = self.phase >= ADJUST_EVERY;
+                if adjust {
+                    self.phase = 0;
+                }
+                let fill = self.samples.len();
+                if adjust && fill > self.target + self.tolerance && fill >= 2 {
+                    self.samples.pop_front();
+                    self.counts.dropped += 1;
+                } else if adjust && fill < self.target.saturating_sub(self.tolerance) && written > 0 {
+                    out[written] = self.last;
+                    written += 1;
+                    self.counts.stretched += 1;
+                    self.counts.played += 1;
+                    continue;
+                }
+                let Some(sample) = self.samples.pop_front() else {
+                    // Dry: silence, and prime again before playing more.
+                    self.playing = false;
+                    break;
+                };
+                out[written] = sample;
+                self.last = sample;
+                written += 1;
+                self.counts.played += 1;
+            }
+        }
+        let rest = &mut out[written..];
+        rest.fill(0.0);
+        self.counts.silence += rest.len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: u32 = 48_000;
+    const MS10: usize = 480;
+
+    fn tone(n: usize, value: f32) -> Vec<f32> {
+        vec![value; n]
+    }
+
+    /// Pushes `per_push` samples per 10 ms for `seconds` while pulling 10 ms, and returns
+    /// the fill at the end (ms).
+    fn run(buffer: &mut PlayoutBuffer, per_push: usize, seconds: usize) -> f64 {
+        let mut out = vec![0.0; MS10];
+        for _ in 0..seconds * 100 {
+            buffer.push(&tone(per_push, 0.5));
+            buffer.pull(&mut out);
+        }
+        buffer.fill_ms()
+    }
+
+    #[test]
+    fn primes_to_the_target_then_plays_in_order() {
+        let mut buffer = PlayoutBuffer::new(RATE, 50);
+        let mut out = vec![1.0; MS10];
+        buffer.push(&tone(MS10 * 4, 0.25));
+        buffer.pull(&mut out);
+        assert!(out.iter().all(|&s| s == 0.0), "40 ms < 50 ms target: silence while priming");
+        buffer.push(&(0..MS10).map(|i| i as f32).collect::<Vec<_>>());
+        buffer.pull(&mut out);
+        assert!(out.iter().all(|&s| s == 0.25), "primed: the first samples come first");
+        assert!(buffer.playing());
+    }
+
+    #[test]
+    fn runs_dry_into_silence_not_a_repeat() {
+        let mut buffer = PlayoutBuffer::new(RATE, 20);
+        let ramp: Vec<f32> = (1..=MS10 * 2 + 100).map(|i| i as f32).collect();
+        buffer.push(&ramp);
+        let mut played = Vec::new();
+        let mut out = vec![0.0; MS10];
+        for _ in 0..5 {
+            buffer.pull(&mut out);
+            played.extend_from_slice(&out);
+        }
+        let talk: Vec<f32> = played.iter().copied().take_while(|&s| s != 0.0).collect();
+        assert!(played[talk.len()..].iter().all(|&s| s == 0.0), "after the talk, only silence");
+        assert_eq!(talk.last(), ramp.last(), "everything was played");
+        // In order; a sample may be played twice (drift correction), never a fragment.
+        assert!(talk.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1.0));
+        assert!(!buffer.playing());
+        let counts = buffer.counts();
+        assert_eq!(counts.played as usize, talk.len());
+        assert_eq!(counts.played + counts.silence, played.len() as u64);
+    }
+
+    #[test]
+    fn a_fast_or_slow_sender_does_not_creep() {
+        // The browser's clock 1 % fast, then 0.8 % slow (sound cards are within 0.1 %):
+        // after a simulated hour the delay is where it was after a minute.
+        let mut buffer = PlayoutBuffer::new(RATE, 50);
+        let minute = run(&mut buffer, MS10 + 5, 60);
+        let hour = run(&mut buffer, MS10 + 5, 3600);
+        assert!((hour - minute).abs() <= 2.0, "after a minute {minute} ms, after an hour {hour} ms");
+        assert!(hour <= 50.0 + 12.5 + 1.0, "{hour}");
+        let counts = buffer.counts();
+        assert!(counts.dropped > 0 && counts.dropped < counts.received / 50, "{counts:?}");
+        let slow = run(&mut buffer, MS10 - 4, 600);
+        assert!(slow >= 50.0 - 12.5 - 10.0 - 1.0, "{slow}");
+        assert!(buffer.counts().stretched > 0);
+        assert_eq!(buffer.counts().silence, counts.silence, "a slow sender never runs it dry");
+    }
+
+    #[test]
+    fn a_burst_is_cut_back_to_the_target() {
+        let mut buffer = PlayoutBuffer::new(RATE, 50);
+        run(&mut buffer, MS10, 1);
+        buffer.push(&tone(MS10 * 30, 0.5));
+        assert!((buffer.fill_ms() - 50.0).abs() < 0.1, "{}", buffer.fill_ms());
+        // 40 ms were buffered after the steady second; 40 + 300 - 50 ms were cut.
+        assert_eq!(buffer.counts().dropped as usize, MS10 * 4 + MS10 * 30 - MS10 * 5);
+    }
+
+    #[test]
+    fn clear_is_silence_at_once() {
+        let mut buffer = PlayoutBuffer::new(RATE, 20);
+        buffer.push(&tone(MS10 * 4, 0.5));
+        buffer.clear();
+        let mut out = vec![1.0; MS10];
+        buffer.pull(&mut out);
+        assert!(out.iter().all(|&s| s == 0.0));
+    }
+}

@@ -1,0 +1,225 @@
+//! Talk-back with real parts: a webrtc-rs talker sends a tone (GStreamer's audiotestsrc
+//! through opusenc) and a white picture (x264enc); robocast plays them into GStreamer
+//! sinks that stand in for its speaker and display, read back here over UDP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::http;
+use common::talkback::{DisplaySink, Listener, Offered, SpeakerSink, Talker, TalkerOptions, Via};
+use common::{Viewer, ViewerOptions};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
+    http::get(addr, "/api/status").await.json()
+}
+
+/// Waits until `/api/status` satisfies `want`.
+async fn wait_status(
+    addr: std::net::SocketAddr,
+    within: Duration,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let s = status(addr).await;
+        if want(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "status never matched: {s:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tone(hz: f64) -> TalkerOptions {
+    TalkerOptions { via: Via::Connect, tone_hz: Some(hz), picture: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_talker_is_heard_and_seen_and_stops_with_its_session() {
+    let mut speaker = SpeakerSink::bind().await;
+    let mut display = DisplaySink::bind().await;
+    let (speaker_spec, display_spec) = (speaker.spec(), display.spec());
+    let daemon = common::start_daemon(|c| {
+        c.speaker = speaker_spec;
+        c.display = display_spec;
+        c.echo_cancel = false;
+    })
+    .await;
+    let addr = daemon.local_addr();
+    // Nobody talks: the idle picture (dark), and silence.
+    let idle = display.next_frame(5 * SECOND).await.expect("the idle picture");
+    assert!(idle.mean() < 80.0, "idle picture is calm and dark: mean {}", idle.mean());
+    let watcher = Viewer::connect(addr, ViewerOptions::default()).await;
+    watcher.received.wait_frames(10, 10 * SECOND).await;
+
+    let talker = Talker::connect(
+        addr,
+        TalkerOptions { via: Via::Connect, tone_hz: Some(440.0), picture: Some((320, 240)) },
+    )
+    .await;
+    let sound = speaker.wait_sound(10 * SECOND).await.expect("the tone is played");
+    assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "heard {sound:?}");
+    let white =
+        display.wait_frame(10 * SECOND, |f| f.mean() > 200.0).await.expect("the white picture is shown");
+    assert_eq!((white.width, white.height), (320, 180));
+    let s = wait_status(addr, 5 * SECOND, |s| s["talkback"]["display"]["size"] == "320x240").await;
+    assert_eq!(s["talkback"]["talker"], talker.session(), "{s:#}");
+    assert_eq!(s["talkback"]["display"]["codec"], "h264");
+    assert!(s["talkback"]["speaker"]["samples_played"].as_u64().unwrap_or(0) > 0, "{s:#}");
+    let sessions = http::get(addr, "/api/sessions").await.json();
+    assert_eq!(sessions["talker"], talker.session());
+
+    // The robot's own stream to the other viewer keeps its rate while the talker plays.
+    let fps = watcher.measure_fps(3 * SECOND).await;
+    assert!(fps >= 25.0, "the robot's stream fell to {fps:.1} fps while someone talked");
+
+    // The talker closes its tab: silence within 200 ms, the idle picture back, the seat free.
+    speaker.flush();
+    talker.close().await;
+    let silent_after = speaker.wait_silence(2 * SECOND).await.expect("silence");
+    assert!(
+        silent_after <= Duration::from_millis(200),
+        "the speaker went silent only after {silent_after:?}"
+    );
+    display.wait_frame(3 * SECOND, |f| f.mean() < 80.0).await.expect("the idle picture comes back");
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"].is_null()).await;
+    watcher.close().await;
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_talker_at_a_time() {
+    let mut speaker = SpeakerSink::bind().await;
+    let spec = speaker.spec();
+    let daemon = common::start_daemon(|c| {
+        c.speaker = spec;
+        c.video = "none".into();
+        c.echo_cancel = false;
+    })
+    .await;
+    let addr = daemon.local_addr();
+    let first = Talker::connect(addr, tone(440.0)).await;
+    let heard = speaker.wait_sound(10 * SECOND).await.expect("the first talker");
+    assert!((heard.hz - 440.0).abs() < 440.0 * 0.04, "{heard:?}");
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"] == first.session()).await;
+
+    // A second session sends too: it is not played, and asking for the seat is a 409
+    // that names who talks; a WHIP client is refused before its session is built.
+    let second = Talker::connect(addr, tone(880.0)).await;
+    let refused =
+        http::post(addr, &format!("/api/sessions/{}/talker", second.session()), "application/json", b"")
+            .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(refused.json()["talker"], first.session());
+    assert!(refused.json()["error"].as_str().unwrap_or("").contains("talks"), "{}", refused.body);
+    match Talker::offer(addr, TalkerOptions { via: Via::Whip, ..tone(660.0) }).await {
+        Offered::Refused(r) => {
+            assert_eq!(r.status, 409, "{}", r.body);
+            assert_eq!(r.json()["talker"], first.session(), "{}", r.body);
+            assert!(r.json()["hint"].as_str().unwrap_or("").contains("one talker"), "{}", r.body);
+        }
+        Offered::Talker(_) => panic!("a second talker over WHIP was accepted"),
+    }
+    speaker.flush();
+    for _ in 0..5 {
+        let sound = speaker.wait_sound(5 * SECOND).await.expect("still the first");
+        assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "the second talker was played: {sound:?}");
+    }
+    // When the first leaves, the second (still sending) is heard.
+    first.close().await;
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"] == second.session()).await;
+    speaker.flush();
+    let sound = speaker.wait_sound(5 * SECOND).await.expect("the second talker");
+    assert!((sound.hz - 880.0).abs() < 880.0 * 0.04, "{sound:?}");
+    second.close().await;
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_pushes_to_the_speaker_and_display() {
+    let mut speaker = SpeakerSink::bind().await;
+    let mut display = DisplaySink::bind().await;
+    let (speaker_spec, display_spec) = (speaker.spec(), display.spec());
+    let daemon = common::start_daemon(|c| {
+        c.speaker = speaker_spec;
+        c.display = display_spec;
+        c.echo_cancel = false;
+    })
+    .await;
+    let addr = daemon.local_addr();
+    let options = http::request(addr, "OPTIONS", "/whip", None, b"").await;
+    assert!(matches!(options.status, 200 | 204), "{} {}", options.status, options.body);
+    assert_eq!(options.header("accept-post"), Some("application/sdp"));
+    let wrong = http::post(addr, "/whip", "application/json", b"{}").await;
+    assert_eq!(wrong.status, 415, "{}", wrong.body);
+
+    let whip = Talker::connect(
+        addr,
+        TalkerOptions { via: Via::Whip, tone_hz: Some(440.0), picture: Some((320, 240)) },
+    )
+    .await;
+    assert!(whip.location.starts_with("/whip/"), "{}", whip.location);
+    let sound = speaker.wait_sound(10 * SECOND).await.expect("WHIP audio is played");
+    assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "{sound:?}");
+    display.wait_frame(10 * SECOND, |f| f.mean() > 200.0).await.expect("WHIP video is shown");
+    let sessions = http::get(addr, "/api/sessions").await.json();
+    let entry =
+        sessions["sessions"].as_array().and_then(|a| a.iter().find(|s| s["id"] == whip.session()).cloned());
+    let entry = entry.expect("the WHIP session is listed");
+    assert_eq!(
+        (entry["role"].as_str(), entry["talking"].as_bool()),
+        (Some("talker"), Some(true)),
+        "{entry:#}"
+    );
+
+    speaker.flush();
+    let ended = http::request(addr, "DELETE", &whip.location, None, b"").await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    let silent_after = speaker.wait_silence(2 * SECOND).await.expect("silence");
+    assert!(silent_after <= Duration::from_millis(200), "{silent_after:?}");
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"].is_null()).await;
+    whip.close().await;
+    daemon.shutdown().await;
+}
+
+/// The robot's microphone hears its own speaker (GStreamer's inter elements join them in
+/// this process): with the canceller the talker's tone does not come back to a viewer.
+async fn echo_level(echo_cancel: bool) -> (f32, serde_json::Value) {
+    let channel = format!("robocast-echo-test-{echo_cancel}");
+    let daemon = common::start_daemon(|c| {
+        c.video = "none".into();
+        c.audio = format!("gst:interaudiosrc channel={channel}");
+        c.speaker = format!("gst:interaudiosink channel={channel}");
+        c.echo_cancel = echo_cancel;
+    })
+    .await;
+    let addr = daemon.local_addr();
+    let mut listener = Listener::connect(addr).await;
+    let talker = Talker::connect(addr, tone(440.0)).await;
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["speaker"]["playing"] == true).await;
+    // The canceller adapts within a few seconds.
+    tokio::time::sleep(4 * SECOND).await;
+    let level = listener.level(3 * SECOND).await.expect("the viewer hears the microphone");
+    let s = status(addr).await;
+    talker.close().await;
+    let _ = listener.pc.close().await;
+    daemon.shutdown().await;
+    (level, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_canceller_keeps_the_talker_out_of_the_microphone() {
+    let (without, s) = echo_level(false).await;
+    assert_eq!(s["talkback"]["echo_cancel"], "off (echo_cancel = false)");
+    let (with, s) = echo_level(true).await;
+    assert_eq!(s["talkback"]["echo_cancel"], "on", "{s:#}");
+    eprintln!("echo level at the viewer: {without:.4} without the canceller, {with:.4} with it");
+    assert!(without > 0.02, "the test's echo path carries the tone: {without}");
+    assert!(
+        with < without / 10.0,
+        "the canceller took the echo down only from {without} to {with} (less than 20 dB)"
+    );
+}
