@@ -1,10 +1,13 @@
 // The robocast robot console: connect on load, show the robot's video and sound, say what
 // is wrong when the picture is not live (the connection, or the robot's own health), drive
 // the robot (the driver seat; keyboard, gamepad or touch joystick), the robot's messages
-// in a console, a clock, live stats, help, shortcuts and fullscreen. All WebRTC and
-// driving work lives in robocast.js; this file only wires the client to the DOM.
+// in a console, talk through the robot (your microphone on its speaker, your camera on its
+// display), a clock, live stats, help, shortcuts and fullscreen. All WebRTC, driving and
+// talking work lives in robocast.js; this file only wires the client to the DOM.
 
-import { RobocastClient, gamepad, isTypingOrShortcut, joystick, keyboard } from './robocast.js';
+import {
+  RobocastClient, gamepad, isTypingOrShortcut, joystick, keyboard, levelMeter, pushToTalk,
+} from './robocast.js';
 
 const $ = (id) => document.getElementById(id);
 const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -19,7 +22,8 @@ const consolePanel = $('console');
 const joystickPad = $('joystick');
 const help = $('help');
 
-const client = new RobocastClient({ video: 'recvonly', audio: 'recvonly' });
+// sendrecv from the start, so that talking later only swaps what the senders send.
+const client = new RobocastClient({ video: 'sendrecv', audio: 'sendrecv' });
 // For automated tests and the console. client.pc is replaced on each reconnect, so
 // window.robocast.pc is always the current peer connection.
 window.robocast = client;
@@ -86,6 +90,7 @@ client.addEventListener('health', render);
 client.addEventListener('statechange', () => {
   if (client.state !== 'connected') heardHello = false;
   renderSeat();
+  renderTalk();
   logState();
 });
 
@@ -255,9 +260,10 @@ client.addEventListener('hello', (e) => {
   heardHello = true;
   const { session, deadmanMs } = e.detail;
   if (deadmanMs) $('help-deadman').textContent = `${deadmanMs} ms`;
-  log('notice', 'robocast', `connected as ${idPrefix(session)}; ${whoDrives()}`
+  log('notice', 'robocast', `connected as ${idPrefix(session)}; ${whoDrives()}; ${whoTalks()}`
     + (deadmanMs ? `; the robot stops after ${deadmanMs} ms without a word from its driver` : ''));
   renderSeat();
+  renderTalk();
 });
 
 client.addEventListener('driver', () => {
@@ -287,9 +293,120 @@ client.addEventListener('deadman', (e) => {
 });
 
 client.addEventListener('robotError', (e) => {
-  const { error, hint, channel } = e.detail;
+  const { error, hint, channel, seat } = e.detail;
+  if (seat === 'talker') return; // what we sent was not played: talkchange says so
   log('error', 'robocast', `refused on ${channel || 'a channel'}: ${error}${hint ? `. ${hint}` : ''}`);
 });
+
+// --- talk-back: your voice on the robot's speaker, your camera on its display ----------
+// Talk is hold-to-talk (the button or t held down) and tap-to-talk (pushToTalk). Only the
+// client's senders change, never the connection: the robot's picture plays undisturbed.
+
+const talkButton = $('talk');
+const cameraButton = $('camera');
+const selfView = $('self-view');
+const TITLES = { audio: talkButton.title, video: cameraButton.title };
+const failed = { audio: null, video: null }; // the last failure of each, until the next try
+let sending = { audio: false, video: false, starting: { audio: false, video: false } };
+let stopMeter = null;
+
+async function turn(kind, on) {
+  if (on) failed[kind] = null;
+  renderTalk();
+  try {
+    await (kind === 'audio' ? client.talk(on) : client.showCamera(on));
+  } catch (err) {
+    failed[kind] = err;
+    showNotice(capitalise(err.message), err.hint, 8000);
+    log('error', 'page', `${err.message}${err.hint ? `. ${err.hint}` : ''}`);
+  }
+  renderTalk();
+}
+
+const isOn = (kind) => (kind === 'audio' ? client.talking : client.showingCamera) || sending.starting[kind];
+const toggleCamera = () => cameraButton.disabled || turn('video', !isOn('video'));
+pushToTalk(talkButton, { talk: (on) => turn('audio', on), isOn: () => isOn('audio') });
+cameraButton.addEventListener('click', toggleCamera);
+
+client.addEventListener('talkchange', (e) => {
+  const { talking, camera, starting, stream, reason } = e.detail;
+  const video = stream?.getVideoTracks()[0] || null;
+  if (selfView.srcObject?.getVideoTracks()[0] !== video) {
+    selfView.srcObject = video && new MediaStream([video]);
+    if (video) selfView.play().catch(() => {});
+  }
+  selfView.hidden = !video;
+  if (talking && !stopMeter) stopMeter = levelMeter(stream, showLevel);
+  if (!talking && stopMeter) {
+    stopMeter();
+    stopMeter = null;
+    showLevel(0);
+  }
+  // Stopped unasked: another session talks, the device went away. (A lost connection is
+  // the status line's to say.)
+  if (reason && client.state === 'connected') {
+    const status = client.talker && client.talker !== client.session ? 409 : 0;
+    if (sending.audio && !talking) failed.audio = { message: reason, status };
+    if (sending.video && !camera) failed.video = { message: reason, status };
+    showNotice(capitalise(reason), '', 8000);
+    log('error', 'robocast', `stopped sending: ${reason}`);
+  }
+  sending = { audio: talking, video: camera, starting };
+  renderTalk();
+  renderDeck();
+});
+
+client.addEventListener('talker', () => {
+  renderTalk();
+  if (heardHello && client.session) log(client.talker === client.session ? 'you' : 'notice', 'robocast', whoTalks());
+});
+
+/** The meter under Talk: the voice's level from -50 dBFS (empty) to -6 dBFS (full). */
+function showLevel(rms) {
+  const fill = rms > 0 ? Math.max(0, Math.min(1, (20 * Math.log10(rms) + 50) / 44)) : 0;
+  $('talk-level').style.transform = `scaleX(${fill.toFixed(3)})`;
+}
+
+function whoTalks() {
+  if (client.talker === client.session) return 'you talk';
+  return client.talker ? `${idPrefix(client.talker)} talks` : 'nobody talks';
+}
+
+/** off, starting, on, refused (another talks) or error: the microphone's or the camera's. */
+function sendState(kind) {
+  if (kind === 'audio' ? client.talking : client.showingCamera) return 'on';
+  if (sending.starting[kind]) return 'starting';
+  if (failed[kind]) return failed[kind].status === 409 ? 'refused' : 'error';
+  return 'off';
+}
+
+const LABELS = {
+  audio: { off: 'Talk', on: 'Talking', starting: 'Talk…', refused: 'Refused', error: "Can't talk" },
+  video: { off: 'Show my camera', on: 'Hide my camera', starting: 'Show my camera…', refused: 'Refused',
+    error: 'No camera' },
+};
+
+function renderTalk() {
+  const connected = client.state === 'connected';
+  for (const [kind, button] of [['audio', talkButton], ['video', cameraButton]]) {
+    const state = sendState(kind);
+    const err = failed[kind];
+    button.disabled = !connected;
+    button.dataset.send = state;
+    button.setAttribute('aria-pressed', String(state === 'on'));
+    button.querySelector('.label').textContent = LABELS[kind][state];
+    button.title = err ? [capitalise(err.message), err.hint].filter(Boolean).join('. ') : TITLES[kind];
+  }
+  let seat = 'unknown';
+  if (connected && heardHello) seat = client.talker === client.session ? 'you' : client.talker ? 'other' : 'nobody';
+  $('talker').dataset.seat = seat;
+  $('talker-text').textContent = {
+    unknown: connected ? 'Asking who talks…' : 'Not connected',
+    you: 'You talk',
+    other: `${idPrefix(client.talker)} talks`,
+    nobody: 'Nobody talks',
+  }[seat];
+}
 
 // --- driving: keyboard, gamepad or joystick, sent at 20 Hz by the client ---------------
 
@@ -381,6 +498,7 @@ function renderDeck() {
   }
   joystickPad.hidden = !(client.driving && touchScreen.matches);
   stage.dataset.joystick = joystickPad.hidden ? 'hidden' : 'shown';
+  stage.dataset.selfView = selfView.hidden ? 'hidden' : 'shown';
 }
 
 function renderUnread() {
@@ -434,16 +552,17 @@ help.addEventListener('click', (e) => {
 });
 
 let noticeTimer = null;
-function showNotice(text, hint = '') {
+function showNotice(text, hint = '', ms = 4000) {
   const notice = $('notice');
   notice.textContent = hint ? `${text}. ${hint}` : text;
   notice.hidden = false;
   clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => { notice.hidden = true; }, 4000);
+  noticeTimer = setTimeout(() => { notice.hidden = true; }, ms);
 }
 
 const SHORTCUTS = {
   c: toggleSeat,
+  v: toggleCamera, // t is held to talk: its own listeners, above
   f: toggleFullscreen,
   l: toggleConsole,
   m: () => soundButton.click(),
@@ -468,6 +587,7 @@ window.addEventListener('keydown', (e) => {
 renderSound();
 renderStats(null);
 renderSeat();
+renderTalk();
 renderClock();
 // The promise only reports the first outcome; the status line shows every change, and
 // the client reconnects by itself (and ends the session on pagehide).

@@ -1,8 +1,8 @@
 /**
  * robocast-talk.js — talk-back: your microphone on the robot's speaker and your camera on
  * its display (README "Talk to the robot"; robocast.js documents talk(), showCamera() and
- * their events at its top). Part of robocast.js, which re-exports `levelMeter`: import it
- * from '/robocast.js'.
+ * their events at its top). Part of robocast.js, which re-exports `levelMeter` and
+ * `pushToTalk`: import them from '/robocast.js'.
  *
  * Every connection carries sendrecv audio and video from the start (robocast.js makes its
  * transceivers so). Talking only changes what their senders send, with replaceTrack():
@@ -12,6 +12,7 @@
  */
 
 import { fetchJson, RobocastError } from './robocast-http.js';
+import { isTypingOrShortcut, pageHidden } from './robocast-input.js';
 
 const DEVICES = {
   audio: {
@@ -45,18 +46,13 @@ export class TalkBack {
     this.tracks = { audio: null, video: null }; // the device track each sender sends, or null
     this.localStream = null; // a MediaStream of those tracks, new on every change; null: none
     this._queue = Promise.resolve(); // turns run one after the other, in the order asked
-    this._starting = { audio: false, video: false };
+    this._starting = { audio: false, video: false }; // being switched on: seat, device, permission
   }
 
   /** True while this session holds the talker seat. */
   get you() {
     const { session } = this._client;
     return !!session && this.talker === session;
-  }
-
-  /** True while `kind` is being switched on (the seat, the device, its permission). */
-  starting(kind) {
-    return this._starting[kind];
   }
 
   /** talk(on) for 'audio', showCamera(on) for 'video': one at a time, in order. */
@@ -271,6 +267,59 @@ export function levelMeter(source, onLevel, { intervalMs = 50 } = {}) {
   return () => {
     clearInterval(timer);
     context.close().catch(() => {});
+  };
+}
+
+/**
+ * Hold-to-talk and tap-to-talk on `element` (a button) and on `key` held down: a press
+ * calls talk(true); its release calls talk(false) if it came `tapMs` or more later (held),
+ * and leaves talking on otherwise (tapped). A press while isOn() is true calls talk(false).
+ * Enter on the focused button toggles. Keys in text fields, with Ctrl, Alt or Meta, or
+ * while a dialog is open are left alone; what is held counts as released when the page
+ * loses focus or is hidden. Returns a function that stops listening.
+ */
+export function pushToTalk(element, { talk, isOn, key = 't', tapMs = 300 }) {
+  let pressedAt = null; // the press that switched talking on, until it is released
+  const press = () => {
+    if (element.disabled) return;
+    if (isOn()) {
+      pressedAt = null; // this press switches it off, and its release does nothing
+      talk(false);
+    } else {
+      pressedAt = performance.now();
+      talk(true);
+    }
+  };
+  const release = () => {
+    if (pressedAt === null) return;
+    const held = performance.now() - pressedAt >= tapMs;
+    pressedAt = null;
+    if (held) talk(false);
+  };
+  const isKey = (e) => e.key?.toLowerCase() === key;
+  const listeners = [
+    [element, 'pointerdown', (e) => {
+      if (e.button !== 0) return;
+      element.setPointerCapture?.(e.pointerId); // the release comes here, even off the button
+      press();
+    }],
+    [element, 'pointerup', release],
+    [element, 'pointercancel', release],
+    // Enter, or a screen reader's activation (no pointer: detail 0): a toggle.
+    [element, 'click', (e) => e.detail === 0 && !element.disabled && talk(!isOn())],
+    [element, 'contextmenu', (e) => e.preventDefault()], // a long press on a phone
+    [window, 'keydown', (e) => {
+      if (!isKey(e) || e.repeat || isTypingOrShortcut(e) || document.querySelector('dialog[open]')) return;
+      e.preventDefault();
+      press();
+    }],
+    [window, 'keyup', (e) => isKey(e) && release()],
+    [window, 'blur', release],
+    [document, 'visibilitychange', () => pageHidden() && release()],
+  ];
+  for (const [target, name, handler] of listeners) target.addEventListener(name, handler);
+  return () => {
+    for (const [target, name, handler] of listeners) target.removeEventListener(name, handler);
   };
 }
 

@@ -21,12 +21,14 @@
  * On a page of another origin, import `http://<robot>:8080/robocast.js` and pass `base`.
  * This file loads its parts from beside it (robocast-channels.js: data channels and
  * send(); robocast-drive.js: the seat and the drive loop; robocast-media.js: stats and
- * health; robocast-input.js: the input helpers; robocast-http.js: requests and
- * RobocastError), so import it from the robot rather than copying it alone.
+ * health; robocast-talk.js: talk-back; robocast-input.js: the input helpers;
+ * robocast-http.js: requests and RobocastError), so import it from the robot rather than
+ * copying it alone.
  *
- * Options: `base` (server origin, default same origin), `video` / `audio` ('recvonly',
- * 'sendrecv', 'sendonly' or false to leave the kind out), `localStream` (the MediaStream
- * whose tracks are sent when a direction sends), `headers` (extra HTTP headers),
+ * Options: `base` (server origin, default same origin), `video` / `audio` ('sendrecv', the
+ * default, which talk() and showCamera() need; 'recvonly', 'sendonly' or false to leave
+ * the kind out), `localStream` (a MediaStream whose tracks are sent from the start when a
+ * direction sends; talk() and showCamera() replace them), `headers` (extra HTTP headers),
  * `closeOnPageHide` (default true: end the server session when the tab goes away),
  * `channels` (data channels to open besides `control` and `state`: an object of label →
  * RTCDataChannelInit, e.g. `{ default: {} }` for RTCBot's).
@@ -39,7 +41,9 @@
  * `health` (below), `connectedAt` (Date this connection came up, or null), `driver` (the
  * session that drives, or null), `driving` (true while that is this session), `deadmanMs`
  * (the robot's dead-man delay, from its hello), `robotTime()` (the robot's clock now, as a
- * Date; null before its hello).
+ * Date; null before its hello), `talker` (the session that talks, or null), `talking` /
+ * `showingCamera` (this client sends its microphone / camera), `localStream` (a
+ * MediaStream of what talk() and showCamera() send, for a self-view; null when nothing).
  *
  * `health` {ok, cause, problem, hint, media} says whether the robot's media is really
  * arriving, which 'connected' alone does not: a connection can stay up over a frozen or
@@ -61,10 +65,15 @@
  * `message` {channel, data} for every message from the robot's programs on any channel
  * (data is the parsed JSON, or the text if it is not JSON).
  * robocast's own notices (`"from":"robocast"` on `state`) are events of their own:
- * `hello` {session, driver, deadmanMs, timeMs, version} when the `state` channel opens;
+ * `hello` {session, driver, talker, deadmanMs, timeMs, version} when `state` opens;
  * `driver` {session, you} when the seat changes hands (session null: nobody drives);
  * `deadman` {session, silentMs, reason, you} when the robot was told to stop;
- * `robotError` {error, hint, channel} when robocast refused a message we sent;
+ * `talker` {session, you} when the talker seat changes hands (session null: nobody talks);
+ * `talkchange` {talking, camera, starting: {audio, video}, stream, reason} when this client
+ * starts or stops sending (stream: the new localStream; reason: why it stopped, when it was
+ * not asked to: the connection was lost, another session talks, the device was unplugged);
+ * `robotError` {error, hint, channel, seat, talker} when robocast refused a message we sent
+ * or, with seat 'talker', what we sent while another session talks;
  * `notice` (the notice itself) for a kind this client does not know.
  *
  * connect() resolves on 'connected' and rejects with a RobocastError {message, hint} on
@@ -94,6 +103,18 @@
  * sends `{"type":"hidden"}` at once (the robot stops), forgets the active command, and
  * resumes heartbeats when it is shown again.
  *
+ * Talking (README "Talk to the robot"): `talk(on = true)` sends your microphone to the
+ * robot's speaker, `showCamera(on = true)` your camera to its display. Switching on takes
+ * the talker seat (one session talks at a time), asks for the device and sends it; it
+ * resolves {talking, camera, talker} and rejects with a RobocastError in plain words: the
+ * seat is taken (`status` 409, `talker` names who talks), the page is not on https or
+ * localhost, permission denied, no such device, the device in use by another program
+ * (`cause` is the browser's own error). Switching off stops sending and the device, and
+ * gives the seat back once neither is on. Only the senders' tracks change, never the
+ * connection: the robot's picture does not blink. `levelMeter(stream, onLevel)` reports
+ * the level of a stream's audio (the localStream while talking, say); `pushToTalk(button,
+ * {talk, isOn})` makes a button and the t key hold-to-talk and tap-to-talk.
+ *
  * Input helpers, each calling onChange({linear, angular}) when the wish changes and
  * returning a function that stops it: `keyboard(target, onChange)` (WASD and arrows;
  * space stops, with `stop: true`), `gamepad(onChange, {deadzone})` (left stick and d-pad),
@@ -105,9 +126,11 @@ import { fetchJson, RobocastError } from './robocast-http.js';
 import { Channels } from './robocast-channels.js';
 import { DriverSeat } from './robocast-drive.js';
 import { MediaWatch } from './robocast-media.js';
+import { TalkBack } from './robocast-talk.js';
 
 export { RobocastError } from './robocast-http.js';
 export { gamepad, isTypingOrShortcut, joystick, keyboard } from './robocast-input.js';
+export { levelMeter, pushToTalk } from './robocast-talk.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 10000;
@@ -123,7 +146,7 @@ export class RobocastClient extends EventTarget {
   constructor(options = {}) {
     super();
     this.options = {
-      base: '', video: 'recvonly', audio: 'recvonly', localStream: null,
+      base: '', video: 'sendrecv', audio: 'sendrecv', localStream: null,
       headers: {}, closeOnPageHide: true, channels: {}, ...options,
     };
     this.base = String(this.options.base || '').replace(/\/+$/, '');
@@ -137,6 +160,7 @@ export class RobocastClient extends EventTarget {
     this._channels = new Channels(this);
     this._seat = new DriverSeat(this, this._channels);
     this._media = new MediaWatch(this);
+    this._talk = new TalkBack(this);
 
     // Every await in a connection attempt is followed by a check of this counter:
     // _teardown() bumps it, which cancels whatever was still in flight.
@@ -252,6 +276,36 @@ export class RobocastClient extends EventTarget {
     return this._seat.command(cmd);
   }
 
+  // --- talk-back (robocast-talk.js) ---------------------------------------------------
+
+  /** Send the microphone (on) or stop (off). Resolves {talking, camera, talker}. */
+  talk(on = true) {
+    return this._talk.turn('audio', !!on);
+  }
+
+  /** Send the camera (on) or stop (off). Resolves {talking, camera, talker}. */
+  showCamera(on = true) {
+    return this._talk.turn('video', !!on);
+  }
+
+  /** The session that talks, or null. */
+  get talker() {
+    return this._talk.talker;
+  }
+
+  get talking() {
+    return !!this._talk.tracks.audio;
+  }
+
+  get showingCamera() {
+    return !!this._talk.tracks.video;
+  }
+
+  /** A MediaStream of what talk() and showCamera() send now, or null. */
+  get localStream() {
+    return this._talk.localStream;
+  }
+
   // --- what the robot says (robocast-channels.js hands it over) -----------------------
 
   _onMessage(label, raw) {
@@ -272,18 +326,24 @@ export class RobocastClient extends EventTarget {
         // Off by the one-way delay of this message: fine for a clock on the page.
         if (Number.isFinite(n.time_ms)) this._clockOffsetMs = n.time_ms - Date.now();
         this._seat.set(n.driver ?? null);
-        this._emit('hello', { session: this.session, driver: this.driver, deadmanMs: this.deadmanMs,
-          timeMs: n.time_ms ?? null, version: n.version ?? null });
+        if ('talker' in n) this._talk.set(n.talker ?? null);
+        this._emit('hello', { session: this.session, driver: this.driver, talker: this.talker,
+          deadmanMs: this.deadmanMs, timeMs: n.time_ms ?? null, version: n.version ?? null });
         break;
       case 'driver':
         this._seat.set(n.session ?? null);
+        break;
+      case 'talker':
+        this._talk.set(n.session ?? null);
         break;
       case 'deadman':
         this._emit('deadman', { session: n.session ?? null, silentMs: n.silent_ms ?? null,
           reason: n.reason ?? '', you: !!this.session && n.session === this.session });
         break;
       case 'error':
-        this._emit('robotError', { error: n.error || '', hint: n.hint || '', channel: n.channel ?? null });
+        if (n.seat === 'talker') this._talk.refused(n);
+        this._emit('robotError', { error: n.error || '', hint: n.hint || '', channel: n.channel ?? null,
+          seat: n.seat ?? null, talker: n.talker ?? null });
         break;
       default:
         this._emit('notice', n);
@@ -359,6 +419,7 @@ export class RobocastClient extends EventTarget {
     this._channels.lost();
     this.session = this.connectedAt = null;
     this._seat.set(null); // the seat is freed with the session; this stops the drive loop
+    this._talk.lost(); // so is the talker seat: the microphone and camera stop
     this._media.forget();
   }
 

@@ -19,6 +19,7 @@ asset!(client_js, "robocast.js", "text/javascript; charset=utf-8");
 // robocast.js imports its parts by relative URL, so they are served beside it.
 asset!(client_channels_js, "robocast-channels.js", "text/javascript; charset=utf-8");
 asset!(client_drive_js, "robocast-drive.js", "text/javascript; charset=utf-8");
+asset!(client_talk_js, "robocast-talk.js", "text/javascript; charset=utf-8");
 asset!(client_http_js, "robocast-http.js", "text/javascript; charset=utf-8");
 asset!(client_input_js, "robocast-input.js", "text/javascript; charset=utf-8");
 asset!(client_media_js, "robocast-media.js", "text/javascript; charset=utf-8");

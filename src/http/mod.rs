@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/robocast.js", get(assets::client_js))
         .route("/robocast-channels.js", get(assets::client_channels_js))
         .route("/robocast-drive.js", get(assets::client_drive_js))
+        .route("/robocast-talk.js", get(assets::client_talk_js))
         .route("/robocast-http.js", get(assets::client_http_js))
         .route("/robocast-input.js", get(assets::client_input_js))
         .route("/robocast-media.js", get(assets::client_media_js))

@@ -23,6 +23,22 @@ pub async fn click(page: &Page, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The left mouse button going down (`down`) or up in the middle of the element with the
+/// id `id`: a press held as long as the test likes (hold-to-talk).
+pub async fn mouse_button(page: &Page, id: &str, down: bool) -> Result<()> {
+    let at = page
+        .eval(&format!(
+            "(() => {{ const r = document.getElementById('{id}').getBoundingClientRect(); \
+             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        ))
+        .await?;
+    let (x, y) = (at[0].as_f64().context("no x")?, at[1].as_f64().context("no y")?);
+    let kind = if down { "mousePressed" } else { "mouseReleased" };
+    let event = json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 });
+    page.call("Input.dispatchMouseEvent", event).await?;
+    Ok(())
+}
+
 /// A key going down (`down`) or up, as the keyboard sends it: `key` and `code` are the
 /// same for the keys used here (arrows), `vk` is its Windows virtual key code.
 pub async fn key(page: &Page, name: &str, vk: u32, down: bool) -> Result<()> {
