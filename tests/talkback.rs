@@ -191,7 +191,9 @@ async fn echo_level(echo_cancel: bool) -> (f32, serde_json::Value) {
     let channel = format!("robocast-echo-test-{echo_cancel}");
     let daemon = common::start_daemon(|c| {
         c.video = "none".into();
-        c.audio = format!("gst:interaudiosrc channel={channel}");
+        c.audio = format!(
+            "gst:interaudiosrc channel={channel} buffer-time=200000000 latency-time=20000000 period-time=10000000"
+        );
         c.speaker = format!("gst:interaudiosink channel={channel}");
         c.echo_cancel = echo_cancel;
     })
