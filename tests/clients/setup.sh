@@ -1,7 +1,8 @@
 #!/bin/sh
-# Prepares the browser clients that robocast did not write, for tests/rtcbot_client.rs and
-# tests/whep_player.rs, in tests/clients/build/:
+# Prepares the browser clients that robocast did not write, for tests/rtcbot_client.rs,
+# tests/whep_player.rs and tests/whip_client.rs, in tests/clients/build/:
 #   whep-player.js  the npm WHEP player (package-lock.json), bundled with esbuild;
+#   whip-client.js  the same package's WHIP client, bundled the same way;
 #   rtcbot.js       RTCBot's own browser client, from its PyPI wheel (requirements.txt).
 # Safe to run again: it reinstalls only what changed. Quiet unless something fails.
 set -eu
@@ -44,6 +45,8 @@ if ! cmp -s "$here/package-lock.json" "$installed" 2>/dev/null; then
 fi
 quietly "bundling the WHEP player" "$here/node_modules/.bin/esbuild" "$here/whep-player.js" \
     --bundle --format=iife --target=chrome100 --log-level=warning --outfile="$build/whep-player.js"
+quietly "bundling the WHIP client" "$here/node_modules/.bin/esbuild" "$here/whip-client.js" \
+    --bundle --format=iife --target=chrome100 --log-level=warning --outfile="$build/whip-client.js"
 
 # pip checks the wheel's hash; only the one file the browser loads is kept.
 if ! cmp -s "$here/requirements.txt" "$build/.rtcbot-requirements" 2>/dev/null || [ ! -s "$build/rtcbot.js" ]; then
