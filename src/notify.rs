@@ -22,10 +22,11 @@ fn send(states: &[NotifyState]) {
     }
 }
 
-/// What the control hub adds to the summary: who drives, how many programs listen.
+/// What the control hub adds to the summary: who drives, who talks, how many programs listen.
 #[derive(Default)]
 struct Driving {
     driver: Option<String>,
+    talker: Option<String>,
     programs: usize,
 }
 
@@ -34,6 +35,7 @@ impl Driving {
         let status = control.status().await;
         Driving {
             driver: status.as_ref().and_then(|s| s.driver.as_ref()).map(|d| d.to_string()),
+            talker: status.as_ref().and_then(|s| s.talker.as_ref()).map(|t| t.to_string()),
             programs: status.map_or(0, |s| s.programs),
         }
     }
@@ -58,7 +60,8 @@ fn summary(pipelines: &[PipelineStatus], viewers: usize, driving: &Driving) -> S
         Some(id) => format!("{id} drives"),
         None => "nobody drives".into(),
     };
-    format!("{}; {viewers} viewer(s); {driver}; {} program(s)", tracks.join(", "), driving.programs)
+    let talker = driving.talker.as_ref().map(|t| format!("; {t} talks")).unwrap_or_default();
+    format!("{}; {viewers} viewer(s); {driver}; {} program(s){talker}", tracks.join(", "), driving.programs)
 }
 
 /// Sends READY when the pipelines have settled, then STATUS on every change (checked
@@ -109,11 +112,15 @@ mod tests {
             status("video", "gst:videotestsrc ! video/x-raw,format=I420", PipelineState::Starting),
             status("audio", "test tone", PipelineState::Running),
         ];
-        let driving = Driving { driver: Some("00000000000000ab".into()), programs: 1 };
+        let driving = Driving {
+            driver: Some("00000000000000ab".into()),
+            talker: Some("00000000000000cd".into()),
+            programs: 1,
+        };
         assert_eq!(
             summary(&pipelines, 2, &driving),
             "video: gst:videotestsrc ! video/x-raw,format=I420 starting, audio: test tone via x264enc; \
-             2 viewer(s); 00000000000000ab drives; 1 program(s)"
+             2 viewer(s); 00000000000000ab drives; 1 program(s); 00000000000000cd talks"
         );
         let retrying = [status("video", "v4l2:/dev/video0", PipelineState::Retrying)];
         assert_eq!(

@@ -1,4 +1,5 @@
-//! What this machine has: cameras (nokhwa), audio devices (cpal), encoders (GStreamer).
+//! What this machine has: cameras (nokhwa), audio devices (cpal), the display `auto` would
+//! use, encoders (GStreamer).
 //! Used by `robocast devices` and by the `auto` sources.
 
 use std::fmt::Write as _;
@@ -76,7 +77,7 @@ fn devices(verbose: bool) -> String {
     let host = cpal::default_host();
     for (title, devices) in [
         ("Audio inputs (use alsa:<name>):", host.input_devices().map(|d| d.collect::<Vec<_>>())),
-        ("Audio outputs:", host.output_devices().map(|d| d.collect::<Vec<_>>())),
+        ("Audio outputs (speaker = part of a name):", host.output_devices().map(|d| d.collect::<Vec<_>>())),
     ] {
         let _ = writeln!(out, "{title}");
         match devices {
@@ -93,6 +94,12 @@ fn devices(verbose: bool) -> String {
             }
         }
     }
+    let _ = writeln!(out, "Display (display = auto):");
+    match super::playout::display::resolve_auto() {
+        (Some(sink), why) => writeln!(out, "  {sink}: {why}"),
+        (None, why) => writeln!(out, "  none: {why}"),
+    }
+    .ok();
     let _ = writeln!(out, "Video encoders (in order of preference):");
     for (spec, usable) in encoder::availability() {
         let kind = if spec.hardware { "hardware" } else { "software" };
