@@ -6,14 +6,17 @@
 # Build: GStreamer and ALSA headers; libclang for nokhwa's V4L2 bindings.
 BUILD_PKGS := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	libasound2-dev libclang-dev
-# Run: the GStreamer plugins robocast uses (x264enc is in -ugly, openh264enc in -bad).
+# Run: the GStreamer plugins robocast uses (x264enc is in -ugly, openh264enc and the echo
+# canceller in -bad, the display's idle text (textoverlay) in -x).
 RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
-	gstreamer1.0-alsa gstreamer1.0-tools
+	gstreamer1.0-alsa gstreamer1.0-tools gstreamer1.0-x
 # Test: a real browser, the tools that keep test traffic in its own network namespace,
 # systemd-analyze for the unit, shellcheck for the scripts, and Node.js and pip for the
-# browser clients robocast did not write (tests/clients/setup.sh).
-TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip
+# browser clients robocast did not write (tests/clients/setup.sh), and PulseAudio with
+# ALSA's plugin: a sound card for the speaker test where there is none (tests/speaker_cpal.rs).
+TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip \
+	pulseaudio pulseaudio-utils libasound2-plugins
 # Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
 BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
 

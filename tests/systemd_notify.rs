@@ -26,6 +26,7 @@ fn ready_status_watchdog_and_stopping_reach_systemd() {
     socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
     let mut robocast = Command::new(env!("CARGO_BIN_EXE_robocast"))
         .args(["--video", "test", "--audio", "test", "--size", "320x240", "--listen", "127.0.0.1:0"])
+        .args(["--speaker", "none", "--display", "none"])
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
         .env_remove("ROBOCAST_CONFIG")

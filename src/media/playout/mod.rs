@@ -45,8 +45,8 @@ pub struct PlayoutStatus {
 }
 
 impl Playout {
-    /// Starts the speaker and display the configuration asks for. An unusable device is
-    /// an error that says what to fix; `auto` finding nothing is not.
+    /// Starts the speaker and display the configuration asks for. One that cannot work is
+    /// a warning that says what to fix, and robocast runs without it.
     pub async fn start(
         config: &Config,
         microphone: bool,

@@ -396,11 +396,29 @@ impl CpalOutput {
             config.buffer_size = cpal::BufferSize::Fixed(period);
         }
         let parts = Parts { buffer, reference, channels: usize::from(config.channels), state };
+        let stream = self.stream_of(format, &config, parts.clone());
+        // Some devices (ALSA's PulseAudio plugin) refuse a fixed period: their own then.
+        match stream {
+            Err(e) if config.buffer_size != cpal::BufferSize::Default => {
+                tracing::debug!(error = %e, "the sound card refused 10 ms periods; using its default");
+                config.buffer_size = cpal::BufferSize::Default;
+                self.stream_of(format, &config, parts)
+            }
+            other => other,
+        }
+    }
+
+    fn stream_of(
+        &self,
+        format: cpal::SampleFormat,
+        config: &cpal::StreamConfig,
+        parts: Parts,
+    ) -> Result<cpal::Stream, String> {
         let stream = match format {
-            cpal::SampleFormat::F32 => self.stream::<f32>(&config, parts),
-            cpal::SampleFormat::I16 => self.stream::<i16>(&config, parts),
-            cpal::SampleFormat::I32 => self.stream::<i32>(&config, parts),
-            cpal::SampleFormat::U16 => self.stream::<u16>(&config, parts),
+            cpal::SampleFormat::F32 => self.stream::<f32>(config, parts),
+            cpal::SampleFormat::I16 => self.stream::<i16>(config, parts),
+            cpal::SampleFormat::I32 => self.stream::<i32>(config, parts),
+            cpal::SampleFormat::U16 => self.stream::<u16>(config, parts),
             other => return Err(format!("sample format {other} is not supported")),
         };
         stream.map_err(|e| e.to_string())
@@ -442,6 +460,7 @@ impl CpalOutput {
     }
 }
 
+#[derive(Clone)]
 struct Parts {
     buffer: Arc<Mutex<PlayoutBuffer>>,
     reference: Option<Input>,
