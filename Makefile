@@ -14,9 +14,10 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 # Test: a real browser, the tools that keep test traffic in its own network namespace,
 # systemd-analyze for the unit, shellcheck for the scripts, and Node.js and pip for the
 # browser clients robocast did not write (tests/clients/setup.sh), and PulseAudio with
-# ALSA's plugin: a sound card for the speaker test where there is none (tests/speaker_cpal.rs).
+# ALSA's plugin: a sound card for the speaker test where there is none (tests/speaker_cpal.rs),
+# and Xvfb: a desktop for the display test (tests/display_window.rs).
 TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip \
-	pulseaudio pulseaudio-utils libasound2-plugins
+	pulseaudio pulseaudio-utils libasound2-plugins xvfb
 # Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
 BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
 
@@ -54,15 +55,17 @@ test: setup-test lint
 	cargo build --tests
 	tests/isolated.sh cargo test --offline -- --test-threads=1
 
-## The benchmarks of BENCHMARKS.md (release build; about 20 minutes): viewers, first
+## The benchmarks of BENCHMARKS.md (release build; about 55 minutes): viewers, first
 ## frames, glass-to-glass, an external source, churn; then the hostile mix; then driving
-## (data-channel message latency and the dead-man stop).
+## (data-channel message latency and the dead-man stop); then talk-back (a browser's
+## sound and camera on the robot's speaker and display, 35 minutes of it).
 bench: setup-test
 	$(APT_INSTALL) $(BENCH_PKGS)
 	cargo build --release --benches
 	tests/isolated.sh cargo bench --offline --bench viewers
 	tests/isolated.sh cargo bench --offline --bench hostile
 	tests/isolated.sh cargo bench --offline --bench control
+	tests/isolated.sh cargo bench --offline --bench talkback
 
 ## A short run of the benchmarks that writes nothing (ROBOCAST_BENCH_QUICK=1): CI checks
 ## that they still run.
@@ -72,6 +75,7 @@ bench-check: setup-test
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench viewers -- churn external
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench hostile
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench control
+	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench talkback
 
 ## The .deb for this machine (cargo-deb), in target/debian/.
 deb: setup
