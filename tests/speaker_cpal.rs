@@ -46,10 +46,10 @@ fn start_pulseaudio(dir: &Path) -> Killed {
     Killed(daemon)
 }
 
-/// robocast with `speaker = auto`, its address read from its log.
-fn start_robocast(dir: &Path) -> (Killed, std::net::SocketAddr) {
+/// robocast with `speaker`, its address and its log up to listening.
+fn start_robocast(dir: &Path, speaker: &str) -> (Killed, std::net::SocketAddr, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_robocast"))
-        .args(["--video", "none", "--audio", "none", "--speaker", "auto", "--display", "none"])
+        .args(["--video", "none", "--audio", "none", "--speaker", speaker, "--display", "none"])
         .args(["--listen", "127.0.0.1:0", "--control-socket", "off"])
         .env("XDG_RUNTIME_DIR", dir)
         .env("HOME", dir)
@@ -69,12 +69,14 @@ fn start_robocast(dir: &Path) -> (Killed, std::net::SocketAddr) {
         }
         seen.push(line);
     };
-    assert!(
-        seen.iter().any(|l| l.contains("speaker ready") && l.contains("(cpal)")),
-        "the speaker is the sound card through cpal: {seen:#?}"
-    );
     std::thread::spawn(move || for _ in lines {});
-    (Killed(child), addr)
+    (Killed(child), addr, seen)
+}
+
+fn private_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("robocast-cpal-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 /// `parec` of what the null sink played: 10 ms chunks (S16LE mono 48 kHz) with arrival times.
@@ -105,10 +107,13 @@ fn record(dir: &Path) -> (Killed, std::sync::mpsc::Receiver<(Instant, Vec<f32>)>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_speaker_plays_through_the_sound_card() {
-    let dir = std::env::temp_dir().join(format!("robocast-cpal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = private_dir("auto");
     let _pulse = start_pulseaudio(&dir);
-    let (_robocast, addr) = start_robocast(&dir);
+    let (_robocast, addr, log) = start_robocast(&dir, "auto");
+    assert!(
+        log.iter().any(|l| l.contains("speaker ready") && l.contains("(cpal)")),
+        "the speaker is the sound card through cpal: {log:#?}"
+    );
     let (_parec, chunks) = record(&dir);
     let status = http::get(addr, "/api/status").await.json();
     let sink = status["talkback"]["speaker"]["sink"].as_str().unwrap_or_default().to_owned();
@@ -144,5 +149,24 @@ async fn the_default_speaker_plays_through_the_sound_card() {
             "the card did not go silent after the talker left"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_card_is_chosen_by_part_of_its_name_and_a_wrong_name_is_said() {
+    let dir = private_dir("named");
+    let _pulse = start_pulseaudio(&dir);
+    let (_robocast, addr, log) = start_robocast(&dir, "PULS");
+    assert!(log.iter().any(|l| l.contains("speaker ready") && l.contains("sound card `pulse`")), "{log:#?}");
+    let speaker = http::get(addr, "/api/status").await.json()["talkback"]["speaker"].clone();
+    assert_eq!(speaker["sink"], "sound card `pulse` (cpal)", "{speaker:#}");
+
+    // A name no card has: robocast says which cards there are, and runs without a speaker.
+    let (_robocast, addr, log) = start_robocast(&dir, "no-such-card");
+    let warning = log.iter().find(|l| l.contains("no-such-card")).unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(warning.contains("WARN") && warning.contains("found: default, pulse"), "{warning}");
+    assert_eq!(http::get(addr, "/healthz").await.status, 200);
+    let status = http::get(addr, "/api/status").await.json();
+    assert!(status["talkback"]["speaker"].is_null(), "{status:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,6 +84,16 @@ async fn whip_client_from_npm_plays_on_the_speaker_and_display() -> Result<()> {
     let location = post["location"].as_str().unwrap_or_default().to_owned();
     assert!(location.starts_with("/whip/"), "{}", clients::describe_fetch(&post));
 
+    // Its candidates trickle to the session's Location (PATCH, RFC 9725 §4.3.1).
+    let trickled = format!(
+        "window.recorded.fetches.some(f => f.method === 'PATCH' && f.status === 204 && f.url.endsWith('{location}'))"
+    );
+    if let Err(error) = page.wait_for(&trickled, START_TIMEOUT).await {
+        bail!(
+            "the client's trickle PATCH to {location} did not succeed: {error:#}\n{}",
+            clients::fetch_log(&page).await
+        );
+    }
     // Chromium's fake microphone beeps; its fake camera is 640x480 and looks nothing like
     // the idle picture.
     let sound =

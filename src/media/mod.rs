@@ -106,6 +106,9 @@ impl MediaError {
             MediaError::BadSource { name, .. } if name.starts_with("v4l2:") => {
                 "plug the camera in or choose another: `robocast devices` lists the cameras; robocast retries every 2 s".into()
             }
+            MediaError::BadSource { name, .. } if name.starts_with("speaker") || name.starts_with("display") => {
+                "check the `speaker` and `display` settings; `robocast devices` lists the sound cards and the display `auto` picks".into()
+            }
             MediaError::BadSource { .. } => {
                 "check the `video` and `audio` settings; `robocast devices` lists what this machine has".into()
             }

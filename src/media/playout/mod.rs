@@ -64,11 +64,25 @@ impl Playout {
         let dsp = gstreamer::ElementFactory::find("webrtcdsp").is_some()
             && gstreamer::ElementFactory::find("webrtcechoprobe").is_some();
         let wants_echo = config.echo_cancel && microphone && dsp;
-        let speaker =
-            Speaker::start(&speaker_spec, config.speaker_buffer_ms, wants_echo, tracker, cancel.clone())
-                .await?;
-        let display =
-            Display::start(&display_spec, display::idle_text(config.listen), tracker, cancel.clone()).await?;
+        // A speaker or display that cannot work is said, and the robot streams without it.
+        let speaker = Speaker::start(
+            &speaker_spec,
+            config.speaker_buffer_ms,
+            wants_echo,
+            tracker,
+            cancel.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, hint = %e.hint(), "speaker: cannot play; talk-back is not heard");
+            None
+        });
+        let display = Display::start(&display_spec, display::idle_text(config.listen), tracker, cancel.clone())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, hint = %e.hint(), "display: cannot show; talk-back video is not shown");
+                None
+            });
         let echo: &str = match (&speaker, microphone, config.echo_cancel, dsp) {
             (_, _, false, _) => "off (echo_cancel = false)",
             (None, _, _, _) => "not needed: no speaker",
