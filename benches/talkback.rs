@@ -96,6 +96,8 @@ fn progress(message: &str) {
 
 async fn run() -> Result<()> {
     let began = Instant::now();
+    // The code and machine as the run starts (a commit during a long run is not measured).
+    let machine = shared::Machine::describe();
     let plan = Plan::new(quick());
     let speaker = Sink::speaker()?;
     let display = Sink::display()?;
@@ -159,7 +161,7 @@ async fn run() -> Result<()> {
     drop(daemon);
 
     let report = Report {
-        machine: shared::Machine::describe(),
+        machine,
         chromium,
         encoder,
         kbps,
