@@ -60,8 +60,8 @@ async fn a_talker_is_heard_and_seen_and_stops_with_its_session() {
         TalkerOptions { via: Via::Connect, tone_hz: Some(440.0), picture: Some((320, 240)) },
     )
     .await;
-    let sound = speaker.wait_sound(10 * SECOND).await.expect("the tone is played");
-    assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "heard {sound:?}");
+    let sound = speaker.wait_steady_sound(10 * SECOND).await.expect("the tone is played");
+    assert!((sound.hz - 440.0).abs() < 440.0 * 0.02, "heard {sound:?}");
     let white =
         display.wait_frame(10 * SECOND, |f| f.mean() > 200.0).await.expect("the white picture is shown");
     assert_eq!((white.width, white.height), (320, 180));
@@ -74,6 +74,10 @@ async fn a_talker_is_heard_and_seen_and_stops_with_its_session() {
 
     // The robot's own stream to the other viewer keeps its rate while the talker plays.
     let fps = watcher.measure_fps(3 * SECOND).await;
+    // Steady talk plays untouched: nothing stretched, and at most a start-up burst cut.
+    let played = status(addr).await["talkback"]["speaker"].clone();
+    assert_eq!(played["stretched_samples"], 0, "{played:#}");
+    assert!(played["dropped_samples"].as_u64().unwrap_or(u64::MAX) < 4800, "{played:#}");
     assert!(fps >= 25.0, "the robot's stream fell to {fps:.1} fps while someone talked");
 
     // The talker closes its tab: silence within 200 ms, the idle picture back, the seat free.
@@ -102,8 +106,8 @@ async fn one_talker_at_a_time() {
     .await;
     let addr = daemon.local_addr();
     let first = Talker::connect(addr, tone(440.0)).await;
-    let heard = speaker.wait_sound(10 * SECOND).await.expect("the first talker");
-    assert!((heard.hz - 440.0).abs() < 440.0 * 0.04, "{heard:?}");
+    let heard = speaker.wait_steady_sound(10 * SECOND).await.expect("the first talker");
+    assert!((heard.hz - 440.0).abs() < 440.0 * 0.02, "{heard:?}");
     wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"] == first.session()).await;
 
     // A second session sends too: it is not played, and asking for the seat is a 409
@@ -125,15 +129,15 @@ async fn one_talker_at_a_time() {
     }
     speaker.flush();
     for _ in 0..5 {
-        let sound = speaker.wait_sound(5 * SECOND).await.expect("still the first");
-        assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "the second talker was played: {sound:?}");
+        let sound = speaker.wait_steady_sound(5 * SECOND).await.expect("still the first");
+        assert!((sound.hz - 440.0).abs() < 440.0 * 0.02, "the second talker was played: {sound:?}");
     }
     // When the first leaves, the second (still sending) is heard.
     first.close().await;
     wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"] == second.session()).await;
     speaker.flush();
-    let sound = speaker.wait_sound(5 * SECOND).await.expect("the second talker");
-    assert!((sound.hz - 880.0).abs() < 880.0 * 0.04, "{sound:?}");
+    let sound = speaker.wait_steady_sound(5 * SECOND).await.expect("the second talker");
+    assert!((sound.hz - 880.0).abs() < 880.0 * 0.02, "{sound:?}");
     second.close().await;
     daemon.shutdown().await;
 }
@@ -155,6 +159,15 @@ async fn whip_pushes_to_the_speaker_and_display() {
     assert_eq!(options.header("accept-post"), Some("application/sdp"));
     let wrong = http::post(addr, "/whip", "application/json", b"{}").await;
     assert_eq!(wrong.status, 415, "{}", wrong.body);
+    let garbage = http::post(addr, "/whip", "application/sdp", b"hello").await;
+    assert_eq!(garbage.status, 400, "{}", garbage.body);
+    assert!(garbage.json()["error"].as_str().unwrap_or("").contains("not valid SDP"), "{}", garbage.body);
+    // A viewer's offer (it only receives) sends nothing to play.
+    let (viewer, recvonly) = common::viewer::offer(&ViewerOptions::default()).await;
+    let refused = http::post(addr, "/whip", "application/sdp", recvonly.as_bytes()).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.json()["error"].as_str().unwrap_or("").contains("sends nothing"), "{}", refused.body);
+    let _ = viewer.close().await;
 
     let whip = Talker::connect(
         addr,
@@ -162,8 +175,8 @@ async fn whip_pushes_to_the_speaker_and_display() {
     )
     .await;
     assert!(whip.location.starts_with("/whip/"), "{}", whip.location);
-    let sound = speaker.wait_sound(10 * SECOND).await.expect("WHIP audio is played");
-    assert!((sound.hz - 440.0).abs() < 440.0 * 0.04, "{sound:?}");
+    let sound = speaker.wait_steady_sound(10 * SECOND).await.expect("WHIP audio is played");
+    assert!((sound.hz - 440.0).abs() < 440.0 * 0.02, "{sound:?}");
     display.wait_frame(10 * SECOND, |f| f.mean() > 200.0).await.expect("WHIP video is shown");
     let sessions = http::get(addr, "/api/sessions").await.json();
     let entry =
@@ -186,8 +199,9 @@ async fn whip_pushes_to_the_speaker_and_display() {
 }
 
 /// The robot's microphone hears its own speaker (GStreamer's inter elements join them in
-/// this process): with the canceller the talker's tone does not come back to a viewer.
-async fn echo_level(echo_cancel: bool) -> (f32, serde_json::Value) {
+/// this process): what a viewer hears while a talker's tone plays, one second at a time,
+/// until `enough` says it has heard enough (or 15 s); the last level and the status.
+async fn echo_levels(echo_cancel: bool, enough: impl Fn(f32) -> bool) -> (f32, serde_json::Value) {
     let channel = format!("robocast-echo-test-{echo_cancel}");
     let daemon = common::start_daemon(|c| {
         c.video = "none".into();
@@ -202,9 +216,12 @@ async fn echo_level(echo_cancel: bool) -> (f32, serde_json::Value) {
     let mut listener = Listener::connect(addr).await;
     let talker = Talker::connect(addr, tone(440.0)).await;
     wait_status(addr, 5 * SECOND, |s| s["talkback"]["speaker"]["playing"] == true).await;
-    // The canceller adapts within a few seconds.
-    tokio::time::sleep(4 * SECOND).await;
-    let level = listener.level(3 * SECOND).await.expect("the viewer hears the microphone");
+    let deadline = std::time::Instant::now() + 15 * SECOND;
+    let mut level = listener.level(SECOND).await.expect("the viewer hears the microphone");
+    // The canceller adapts within seconds; more when the machine is busy.
+    while !enough(level) && std::time::Instant::now() < deadline {
+        level = listener.level(SECOND).await.expect("the viewer hears the microphone");
+    }
     let s = status(addr).await;
     talker.close().await;
     let _ = listener.pc.close().await;
@@ -214,12 +231,13 @@ async fn echo_level(echo_cancel: bool) -> (f32, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_echo_canceller_keeps_the_talker_out_of_the_microphone() {
-    let (without, s) = echo_level(false).await;
+    let (without, s) = echo_levels(false, |level| level > 0.05).await;
     assert_eq!(s["talkback"]["echo_cancel"], "off (echo_cancel = false)");
-    let (with, s) = echo_level(true).await;
+    assert!(without > 0.05, "the test's echo path carries the tone: {without}");
+    // 20 dB below the echo without the canceller, held for a second.
+    let (with, s) = echo_levels(true, |level| level < without / 10.0).await;
     assert_eq!(s["talkback"]["echo_cancel"], "on", "{s:#}");
     eprintln!("echo level at the viewer: {without:.4} without the canceller, {with:.4} with it");
-    assert!(without > 0.02, "the test's echo path carries the tone: {without}");
     assert!(
         with < without / 10.0,
         "the canceller took the echo down only from {without} to {with} (less than 20 dB)"

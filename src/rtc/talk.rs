@@ -361,3 +361,48 @@ impl Picture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use webrtc::rtp::header::Header;
+    use webrtc::rtp::packet::Packet;
+
+    use super::*;
+
+    /// An H.264 single-NAL packet (RFC 6184 §5.6) of NAL type `nal`.
+    fn h264(seq: u16, timestamp: u32, marker: bool, nal: u8) -> Packet {
+        let header = Header { sequence_number: seq, timestamp, marker, ..Default::default() };
+        Packet { header, payload: Bytes::from(vec![0x60 | nal, 0xaa, 0xbb]) }
+    }
+
+    #[test]
+    fn pictures_are_whole_at_their_marker_and_dropped_when_a_packet_is_missing() {
+        let mut picture = Picture::new(Some(Codec::H264));
+        assert!(picture.push(&h264(1, 100, false, 7)).is_none(), "no marker yet");
+        let idr = picture.push(&h264(2, 100, true, 5)).expect("complete at its marker");
+        assert_eq!(&idr[..], &[0, 0, 0, 1, 0x67, 0xaa, 0xbb, 0, 0, 0, 1, 0x65, 0xaa, 0xbb]);
+        assert_eq!(picture.keyframes, 1);
+        // Packet 4 is missing: picture 200 is broken and dropped, and a key frame is due.
+        assert!(picture.push(&h264(3, 200, false, 1)).is_none());
+        assert!(picture.push(&h264(5, 200, true, 1)).is_none(), "a picture with a hole is dropped");
+        assert!(picture.lost);
+        // The next picture is whole again (a delta: no new key frame counted).
+        assert!(picture.push(&h264(6, 300, true, 1)).is_some());
+        assert_eq!(picture.keyframes, 1);
+        // A picture whose marker never came is dropped when the next one starts.
+        assert!(picture.push(&h264(7, 400, false, 1)).is_none());
+        let next = picture.push(&h264(8, 500, true, 1)).expect("the next picture");
+        assert_eq!(next.len(), 7, "only the new picture's packet: {next:?}");
+    }
+
+    #[test]
+    fn audio_out_of_order_is_dropped_across_the_wrap() {
+        let mut order = AudioOrder::default();
+        assert!(order.in_order(65_534));
+        assert!(order.in_order(65_535));
+        assert!(order.in_order(1), "after the wrap");
+        assert!(!order.in_order(65_535), "late");
+        assert!(!order.in_order(1), "repeated");
+        assert!(order.in_order(3), "a gap is fine: the buffer plays silence for it");
+    }
+}

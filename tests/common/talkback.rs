@@ -122,6 +122,13 @@ impl SpeakerSink {
         Ok(Sound { rms: rms(&sound), hz: frequency(&sound, 48_000.0) })
     }
 
+    /// Waits for sound, then measures the next 100 ms of it: the tone as it plays once
+    /// started (the first moments may hold the start of the playout buffer).
+    pub async fn wait_steady_sound(&mut self, within: Duration) -> Result<Sound> {
+        self.wait_sound(within).await?;
+        self.wait_sound(within).await
+    }
+
     /// How long until the speaker is silent and stays so for 100 ms.
     pub async fn wait_silence(&mut self, within: Duration) -> Result<Duration> {
         let start = Instant::now();

@@ -4,8 +4,10 @@
 //! * It starts playing once `target` is buffered ("priming"); when it runs dry (the talker
 //!   stopped, packets were lost, the talker vanished) it plays silence, never a repeated
 //!   fragment, and primes again.
-//! * Clock drift between the browser and the sound card moves the fill slowly: above
-//!   `target` by more than the tolerance, one sample in [`ADJUST_EVERY`] is skipped; below,
+//! * Clock drift between the browser and the sound card moves the fill slowly: when the
+//!   fill, averaged over about half a second (so packets arriving 20 ms at a time, and
+//!   jitter, do not count), is above `target` by more than the tolerance, one sample in
+//!   [`ADJUST_EVERY`] is skipped; below,
 //!   one is played twice (a 2 % change of speed, barely audible on speech; sound cards'
 //!   clocks differ by well under 0.1 %).
 //! * A burst (packets that arrive together after a network stall) can push the fill far
@@ -41,10 +43,16 @@ pub struct PlayoutBuffer {
     tolerance: usize,
     ceiling: usize,
     playing: bool,
+    /// The fill, smoothed over the last pulls (samples).
+    average: f64,
     phase: u32,
     last: f32,
     counts: Counts,
 }
+
+/// How much of each pull's fill goes into the average: with 10 ms pulls, a time constant
+/// of about half a second.
+const SMOOTHING: f64 = 0.02;
 
 impl PlayoutBuffer {
     /// A buffer of `target_ms` at `rate` samples per second (one channel).
@@ -60,6 +68,7 @@ impl PlayoutBuffer {
             // A burst may overshoot by 60 ms or the target again before it is cut.
             ceiling: target + (per_ms * 60).max(target),
             playing: false,
+            average: 0.0,
             phase: 0,
             last: 0.0,
             counts: Counts::default(),
@@ -109,7 +118,13 @@ impl PlayoutBuffer {
     pub fn pull(&mut self, out: &mut [f32]) {
         if !self.playing && self.samples.len() >= self.target.max(1) {
             self.playing = true;
+            self.average = self.samples.len() as f64;
         }
+        if self.playing {
+            self.average += (self.samples.len() as f64 - self.average) * SMOOTHING;
+        }
+        let high = self.average > (self.target + self.tolerance) as f64;
+        let low = self.average < self.target.saturating_sub(self.tolerance) as f64;
         let mut written = 0;
         if self.playing {
             while written < out.len() {
@@ -118,11 +133,10 @@ impl PlayoutBuffer {
                 if adjust {
                     self.phase = 0;
                 }
-                let fill = self.samples.len();
-                if adjust && fill > self.target + self.tolerance && fill >= 2 {
+                if adjust && high && self.samples.len() >= 2 {
                     self.samples.pop_front();
                     self.counts.dropped += 1;
-                } else if adjust && fill < self.target.saturating_sub(self.tolerance) && written > 0 {
+                } else if adjust && low && written > 0 {
                     out[written] = self.last;
                     written += 1;
                     self.counts.stretched += 1;
@@ -218,6 +232,31 @@ mod tests {
         assert!(slow >= 50.0 - 12.5 - 10.0 - 1.0, "{slow}");
         assert!(buffer.counts().stretched > 0);
         assert_eq!(buffer.counts().silence, counts.silence, "a slow sender never runs it dry");
+    }
+
+    #[test]
+    fn packets_in_20_ms_steps_with_jitter_are_played_untouched() {
+        // 20 ms packets, each up to 15 ms late (a fixed pseudo-random pattern), pulled
+        // 10 ms at a time for a minute: nothing skipped or repeated, nothing silent.
+        let mut buffer = PlayoutBuffer::new(RATE, 50);
+        let mut out = vec![0.0; MS10];
+        let mut seed = 7u32;
+        let mut due: Vec<u32> = Vec::new();
+        for tick in 0..6000u32 {
+            if tick % 2 == 0 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                due.push(tick + (seed >> 16) % 2);
+            }
+            let arrived = due.iter().filter(|&&t| t <= tick).count();
+            due.retain(|&t| t > tick);
+            for _ in 0..arrived {
+                buffer.push(&tone(MS10 * 2, 0.5));
+            }
+            buffer.pull(&mut out);
+        }
+        let counts = buffer.counts();
+        assert_eq!((counts.dropped, counts.stretched), (0, 0), "{counts:?}");
+        assert!(counts.silence as usize <= MS10 * 5, "silence only while priming: {counts:?}");
     }
 
     #[test]

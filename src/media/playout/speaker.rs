@@ -125,11 +125,11 @@ impl Speaker {
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Result<Option<Speaker>, MediaError> {
-        let (label, rate, cpal, output_state) = match spec {
+        let (label, rate, cpal) = match spec {
             SpeakerSpec::None => return Ok(None),
-            SpeakerSpec::Gst(description) => (format!("gst:{description}"), RATE, None, None),
+            SpeakerSpec::Gst(description) => (format!("gst:{description}"), RATE, None),
             SpeakerSpec::Auto | SpeakerSpec::Device(_) => match CpalOutput::open(spec)? {
-                Some(out) => (out.label.clone(), out.rate, Some(out), None::<()>),
+                Some(out) => (out.label.clone(), out.rate, Some(out)),
                 None => {
                     tracing::info!(
                         "speaker: no sound card found, talk-back sound is not played (set `speaker` to a device or gst:<sink>)"
@@ -138,7 +138,8 @@ impl Speaker {
                 }
             },
         };
-        let _ = output_state;
+        // Everything this speaker starts ends with it, also when it cannot start.
+        let cancel = cancel.child_token();
         let buffer = Arc::new(Mutex::new(PlayoutBuffer::new(rate, buffer_ms)));
         let probe = if echo {
             format!(
@@ -150,7 +151,7 @@ impl Speaker {
         // The output: a GStreamer sink fed by a thread paced by the sink's clock, or the
         // cpal stream (whose callback pulls) plus, for the echo canceller, a reference
         // pipeline that sees what the callback played.
-        let (reference, output_state, cpal_thread) = match (&spec, cpal) {
+        let (output_state, echo_probe, cpal_thread) = match (spec, cpal) {
             (SpeakerSpec::Gst(description), _) => {
                 let chunk = (CHUNK_MS * rate / 1000) as usize;
                 let max_bytes = chunk * 4 * 2;
@@ -166,7 +167,8 @@ impl Speaker {
                     Ok(pipeline)
                 });
                 let (_, state) = stage::start("speaker", "out", build, tracker, cancel.clone()).await;
-                (None, state, None)
+                let running = state.borrow().running;
+                (state, echo && running, None)
             }
             (_, Some(out)) => {
                 let reference = if echo {
@@ -175,17 +177,22 @@ impl Speaker {
                          {probe}fakesink sync=false async=false"
                     );
                     let build: Arc<stage::Build> = Arc::new(move || stage::launch(&description));
-                    Some(stage::start("echo reference", "ref", build, tracker, cancel.clone()).await.0)
+                    Some(stage::start("echo reference", "ref", build, tracker, cancel.clone()).await)
                 } else {
                     None
                 };
+                let probe_running = reference.as_ref().is_some_and(|(_, state)| state.borrow().running);
                 let (state_tx, state) = watch::channel(StageState::default());
-                let thread = out.play(Arc::clone(&buffer), reference.clone(), state_tx)?;
-                (reference, state, Some(thread))
+                match out.play(Arc::clone(&buffer), reference.map(|(input, _)| input), state_tx) {
+                    Ok(thread) => (state, probe_running, Some(thread)),
+                    Err(e) => {
+                        cancel.cancel();
+                        return Err(e);
+                    }
+                }
             }
             (_, None) => return Ok(None),
         };
-        let _ = reference;
         let decoder_buffer = Arc::clone(&buffer);
         let description = format!(
             "appsrc name=in is-live=true do-timestamp=true format=time caps=audio/x-opus,channel-mapping-family=0 ! \
@@ -213,7 +220,6 @@ impl Speaker {
             Ok(pipeline)
         });
         let (decoder, decoder_state) = stage::start("speaker decoder", "in", build, tracker, cancel).await;
-        let echo_probe = echo && output_state.borrow().running;
         tracing::info!(sink = %label, buffer_ms, echo_probe, "speaker ready for talk-back");
         Ok(Some(Speaker {
             label,
