@@ -132,13 +132,28 @@ async fn one_talker_at_a_time() {
         let sound = speaker.wait_steady_sound(5 * SECOND).await.expect("still the first");
         assert!((sound.hz - 440.0).abs() < 440.0 * 0.02, "the second talker was played: {sound:?}");
     }
-    // When the first leaves, the second (still sending) is heard.
-    first.close().await;
+    // The first gives the seat up while it still sends: the second (sending too) is
+    // heard, and the first's media does not take the seat back.
+    let released =
+        http::request(addr, "DELETE", &format!("/api/sessions/{}/talker", first.session()), None, b"").await;
+    assert_eq!(released.status, 200, "{}", released.body);
     wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"] == second.session()).await;
     speaker.flush();
     let sound = speaker.wait_steady_sound(5 * SECOND).await.expect("the second talker");
     assert!((sound.hz - 880.0).abs() < 880.0 * 0.02, "{sound:?}");
+    // When the second leaves, the first (whose media never paused) is not taken back...
     second.close().await;
+    wait_status(addr, 5 * SECOND, |s| s["talkback"]["talker"].is_null()).await;
+    tokio::time::sleep(SECOND).await; // a second of the first's packets, each refused
+    assert!(status(addr).await["talkback"]["talker"].is_null(), "the seat went back to who gave it up");
+    // ...until it asks again.
+    speaker.flush();
+    let asked =
+        http::post(addr, &format!("/api/sessions/{}/talker", first.session()), "application/json", b"").await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let sound = speaker.wait_steady_sound(5 * SECOND).await.expect("the first talker again");
+    assert!((sound.hz - 440.0).abs() < 440.0 * 0.02, "{sound:?}");
+    first.close().await;
     daemon.shutdown().await;
 }
 

@@ -101,7 +101,7 @@ impl PeerHandle {
     /// The session gave the talker seat up through the API.
     pub fn talk_released(&self) {
         if let Some(talk) = &self.talk {
-            talk.released();
+            talk.gave_up();
         }
     }
 

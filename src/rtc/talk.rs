@@ -52,6 +52,9 @@ struct Times {
     grace_until: Option<Instant>,
     asked: Option<Instant>,
     told: Option<Instant>,
+    /// The session gave the seat up while its media still came: it is not taken again
+    /// until that media pauses (or the session asks).
+    held_off: bool,
 }
 
 /// Per-session talk state, shared by its tracks, its seat watcher and the HTTP handlers.
@@ -99,6 +102,14 @@ impl Talk {
         let now = Instant::now();
         times.last_media = Some(now);
         times.grace_until = Some(now + CLAIM_GRACE);
+        times.held_off = false;
+    }
+
+    /// The session gave the seat up through the API: silence now, and its media (if it
+    /// still sends) does not take the seat back until it pauses.
+    pub fn gave_up(&self) {
+        self.times().held_off = true;
+        self.released();
     }
 
     fn take_locally(&self) -> bool {
@@ -127,11 +138,16 @@ impl Talk {
         let now = Instant::now();
         {
             let mut times = self.times();
+            let paused = times.last_media.is_none_or(|t| now - t >= QUIET_AFTER);
             times.last_media = Some(now);
             times.grace_until = None;
             if self.holding() {
                 return Admit::Play { fresh: false };
             }
+            if times.held_off && !paused {
+                return Admit::Refused;
+            }
+            times.held_off = false;
             if times.asked.is_some_and(|t| now - t < ASK_EVERY) {
                 return Admit::Refused;
             }
