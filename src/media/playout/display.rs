@@ -34,7 +34,8 @@ const IDLE_EVERY: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DisplaySpec {
     None,
-    /// A sink that works here: KMS without a desktop, a window on one, none otherwise.
+    /// A sink that works here: KMS without a desktop, full screen on a Wayland desktop, a
+    /// window on an X11 one, none otherwise.
     Auto,
     /// A sink element (`kmssink`, `ximagesink`, `glimagesink`, ...).
     Element(String),
@@ -67,9 +68,12 @@ fn has(element: &str) -> bool {
 
 /// What `auto` means on this machine, and why.
 pub fn resolve_auto() -> (Option<String>, String) {
-    let desktop =
-        ["WAYLAND_DISPLAY", "DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    if desktop && has("autovideosink") {
+    let set = |var: &str| std::env::var_os(var).is_some_and(|s| !s.is_empty());
+    // Wayland (Raspberry Pi OS's desktop): full screen. X11 sinks cannot ask for it: a window.
+    if set("WAYLAND_DISPLAY") && has("waylandsink") {
+        return (Some("waylandsink fullscreen=true".into()), "full screen on the Wayland desktop".into());
+    }
+    if (set("WAYLAND_DISPLAY") || set("DISPLAY")) && has("autovideosink") {
         return (Some("autovideosink".into()), "a window on the desktop".into());
     }
     let drm = std::fs::read_dir("/dev/dri")
