@@ -128,7 +128,7 @@ impl Speaker {
         let (label, rate, cpal) = match spec {
             SpeakerSpec::None => return Ok(None),
             SpeakerSpec::Gst(description) => (format!("gst:{description}"), RATE, None),
-            SpeakerSpec::Auto | SpeakerSpec::Device(_) => match CpalOutput::open(spec)? {
+            SpeakerSpec::Auto | SpeakerSpec::Device(_) => match quietly(|| CpalOutput::open(spec))? {
                 Some(out) => (out.label.clone(), out.rate, Some(out)),
                 None => {
                     tracing::info!(
@@ -307,6 +307,23 @@ fn feed(
         }
     });
     spawned.map(|_| ()).map_err(|e| MediaError::Runtime(format!("cannot start the speaker thread: {e}")))
+}
+
+/// Runs `probe` with standard error caught: ALSA prints a dozen lines ("ALSA lib ...
+/// cannot find card '0'") on every start of a robot without a sound card. What it printed
+/// goes to the debug log.
+fn quietly<T>(probe: impl FnOnce() -> T) -> T {
+    let caught = gag::BufferRedirect::stderr().ok();
+    let result = probe();
+    if let Some(mut caught) = caught {
+        let mut said = String::new();
+        let _ = std::io::Read::read_to_string(&mut caught, &mut said);
+        drop(caught);
+        if !said.trim().is_empty() {
+            tracing::debug!(alsa = %said.trim(), "the sound library said, while looking for a sound card");
+        }
+    }
+    result
 }
 
 /// A cpal output device, opened but not yet playing.
