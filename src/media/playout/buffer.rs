@@ -6,8 +6,9 @@
 //!   fragment, and primes again.
 //! * Clock drift between the browser and the sound card moves the fill slowly: when the
 //!   fill, averaged over about half a second (so packets arriving 20 ms at a time, and
-//!   jitter, do not count), is above `target` by more than the tolerance, one sample in
-//!   [`ADJUST_EVERY`] is skipped; below,
+//!   jitter, do not count), is more than 3 ms above `target`, one sample in
+//!   4 × [`ADJUST_EVERY`] is skipped (0.5 %, inaudible), and past the tolerance one in
+//!   [`ADJUST_EVERY`]; below,
 //!   one is played twice (a 2 % change of speed, barely audible on speech; sound cards'
 //!   clocks differ by well under 0.1 %).
 //! * A burst (packets that arrive together after a network stall) can push the fill far
@@ -41,6 +42,8 @@ pub struct PlayoutBuffer {
     rate: u32,
     target: usize,
     tolerance: usize,
+    /// Off target by more than this (samples, averaged), the speed is nudged by 0.5 %.
+    fine: usize,
     ceiling: usize,
     playing: bool,
     /// The fill, smoothed over the last pulls (samples).
@@ -65,6 +68,7 @@ impl PlayoutBuffer {
             target,
             // ±5 ms or a quarter of the target, whichever is more, before drift is corrected.
             tolerance: (per_ms * 5).max(target / 4),
+            fine: per_ms * 3,
             // A burst may overshoot by 60 ms or the target again before it is cut.
             ceiling: target + (per_ms * 60).max(target),
             playing: false,
@@ -82,6 +86,15 @@ impl PlayoutBuffer {
     /// Buffered time, in milliseconds.
     pub fn fill_ms(&self) -> f64 {
         self.samples.len() as f64 * 1000.0 / f64::from(self.rate.max(1))
+    }
+
+    /// The fill averaged over the last half second (ms): the delay the buffer adds, as
+    /// the drift correction sees it; the fill itself while not playing.
+    pub fn delay_ms(&self) -> f64 {
+        if !self.playing {
+            return self.fill_ms();
+        }
+        self.average * 1000.0 / f64::from(self.rate.max(1))
     }
 
     pub fn target_ms(&self) -> f64 {
@@ -123,13 +136,20 @@ impl PlayoutBuffer {
         if self.playing {
             self.average += (self.samples.len() as f64 - self.average) * SMOOTHING;
         }
-        let high = self.average > (self.target + self.tolerance) as f64;
-        let low = self.average < self.target.saturating_sub(self.tolerance) as f64;
+        let off = self.average - self.target as f64;
+        let every = if off.abs() > self.tolerance as f64 {
+            Some(ADJUST_EVERY)
+        } else if off.abs() > self.fine as f64 {
+            Some(ADJUST_EVERY * 4)
+        } else {
+            None
+        };
+        let (high, low) = (every.is_some() && off > 0.0, every.is_some() && off < 0.0);
         let mut written = 0;
         if self.playing {
             while written < out.len() {
                 self.phase += 1;
-                let adjust = self.phase >= ADJUST_EVERY;
+                let adjust = every.is_some_and(|every| self.phase >= every);
                 if adjust {
                     self.phase = 0;
                 }
@@ -235,9 +255,10 @@ mod tests {
     }
 
     #[test]
-    fn packets_in_20_ms_steps_with_jitter_are_played_untouched() {
+    fn packets_in_20_ms_steps_with_jitter_are_played_nearly_untouched() {
         // 20 ms packets, each up to 15 ms late (a fixed pseudo-random pattern), pulled
-        // 10 ms at a time for a minute: nothing skipped or repeated, nothing silent.
+        // 10 ms at a time for a minute: nothing silent, almost nothing skipped or
+        // repeated, and the delay where it was asked to be.
         let mut buffer = PlayoutBuffer::new(RATE, 50);
         let mut out = vec![0.0; MS10];
         let mut seed = 7u32;
@@ -255,7 +276,8 @@ mod tests {
             buffer.pull(&mut out);
         }
         let counts = buffer.counts();
-        assert_eq!((counts.dropped, counts.stretched), (0, 0), "{counts:?}");
+        assert!((counts.dropped + counts.stretched) * 10_000 < counts.played, "{counts:?}");
+        assert!((buffer.delay_ms() - 50.0).abs() <= 5.0, "{} ms", buffer.delay_ms());
         assert!(counts.silence as usize <= MS10 * 5, "silence only while priming: {counts:?}");
     }
 

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! rtc (Opus packets) ─▶ appsrc ! opusdec ! … ! appsink ─▶ PlayoutBuffer ─▶ cpal callback (sound card clock)
-//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (sink clock)
+//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (system clock)
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,7 +88,8 @@ pub struct SpeakerStatus {
     pub dropped_samples: u64,
     pub stretched_samples: u64,
     pub rate: u32,
-    /// What is buffered now (ms), the delay robocast adds after decoding.
+    /// What is buffered (ms, averaged over half a second while talk plays): the delay
+    /// robocast adds after decoding.
     pub delay_ms: f64,
     pub buffer_ms: f64,
     /// Talk is being played (not silence).
@@ -154,10 +155,9 @@ impl Speaker {
         let (output_state, echo_probe, cpal_thread) = match (spec, cpal) {
             (SpeakerSpec::Gst(description), _) => {
                 let chunk = (CHUNK_MS * rate / 1000) as usize;
-                let max_bytes = chunk * 4 * 2;
                 let description = format!(
-                    "appsrc name=out format=time is-live=false block=true max-bytes={max_bytes} \
-                     caps={PCM},rate={rate} ! {probe}audioconvert ! audioresample ! {description}"
+                    "appsrc name=out format=time is-live=true do-timestamp=true caps={PCM},rate={rate} ! \
+                     {probe}audioconvert ! audioresample ! {description}"
                 );
                 let feeder_buffer = Arc::clone(&buffer);
                 let build: Arc<stage::Build> = Arc::new(move || {
@@ -271,7 +271,7 @@ impl Speaker {
             dropped_samples: counts.dropped,
             stretched_samples: counts.stretched,
             rate: buffer.rate(),
-            delay_ms: (buffer.fill_ms() * 10.0).round() / 10.0,
+            delay_ms: (buffer.delay_ms() * 10.0).round() / 10.0,
             buffer_ms: buffer.target_ms(),
             playing: buffer.playing(),
             echo_probe: self.echo_probe,
@@ -279,31 +279,37 @@ impl Speaker {
     }
 }
 
-/// Feeds a GStreamer sink from the buffer, `chunk` samples at a time, as fast as the sink
-/// takes them (the appsrc blocks when full; the sink plays on its clock). Ends when the
-/// pipeline stops (the push is refused).
+/// Feeds a GStreamer sink from the buffer, `chunk` samples every `chunk` of time on the
+/// system clock: the appsrc is live and stamps each chunk as it goes in, so the sink plays
+/// it at once (an audio sink absorbs the drift between this clock and its card's).
+/// Ends when the pipeline stops (the push is refused after it has played).
 fn feed(
     src: gst_app::AppSrc,
     buffer: Arc<Mutex<PlayoutBuffer>>,
     rate: u32,
     chunk: usize,
 ) -> Result<(), MediaError> {
+    let period = std::time::Duration::from_nanos(chunk as u64 * 1_000_000_000 / u64::from(rate));
     let spawned = std::thread::Builder::new().name("robocast-speaker".into()).spawn(move || {
         let mut samples = vec![0.0f32; chunk];
-        let per_chunk = gst::ClockTime::from_nseconds(chunk as u64 * 1_000_000_000 / u64::from(rate));
-        let mut pts = gst::ClockTime::ZERO;
+        let started = std::time::Instant::now();
+        let mut played = false;
+        let mut next = started;
         loop {
             lock(&buffer).pull(&mut samples);
             let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-            let mut out = gst::Buffer::from_mut_slice(bytes);
-            if let Some(out) = out.get_mut() {
-                out.set_pts(pts);
-                out.set_duration(per_chunk);
+            match src.push_buffer(gst::Buffer::from_mut_slice(bytes)) {
+                Ok(_) => played = true,
+                // Not playing yet (the pipeline is being started), or no longer.
+                Err(_) if played || started.elapsed() > std::time::Duration::from_secs(10) => return,
+                Err(_) => {}
             }
-            pts += per_chunk;
-            if src.push_buffer(out).is_err() {
-                return;
+            next += period;
+            let now = std::time::Instant::now();
+            if next + period * 10 < now {
+                next = now; // the thread was held up: do not play the backlog
             }
+            std::thread::sleep(next.saturating_duration_since(now));
         }
     });
     spawned.map(|_| ()).map_err(|e| MediaError::Runtime(format!("cannot start the speaker thread: {e}")))
