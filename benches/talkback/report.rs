@@ -48,8 +48,9 @@ talking costs robocast while four pages watch the robot.
   context's clock and put on the page's clock by the moment the render thread produces
   it (the context's `currentTime` steps as each 10 ms device period is rendered; the
   newest step against `performance.now()` gives the offset: when a microphone delivering
-  that period would have heard it). At the speaker, the onset is the first sample above
-  0.15 after 200 ms below 0.02, its time the datagram's arrival plus its place in it.
+  that period would have heard it). At the speaker, the onset is the first sample at or
+  above 0.15 with none for 200 ms before it (quieter sound around a burst's edges is
+  Opus's smearing), its time the datagram's arrival plus its place in it.
 - *Camera → display*: the page draws a 640x480 canvas (`captureStream(30)`) at up to
   30 pictures a second, each with a clock stamp: 32 black or white blocks, 8 by 4, the
   low 24 bits of the page's clock in whole ms and an 8-bit check, stamped when drawn. At
@@ -60,7 +61,8 @@ talking costs robocast while four pages watch the robot.
 - *At the start* is the first two minutes once sound and picture arrive; *after 30
   minutes* the two minutes from minute 30 of talking without a pause. robocast's own
   view, `talkback.speaker` of `/api/status`, is read every second: `delay_ms` (what its
-  playout buffer holds; the sink's own queue and the network come on top) and the
+  playout buffer holds; the browser, the network, the decoder and the output's own
+  buffering come on top) and the
   samples it played, dropped, stretched and filled with silence.
 - *CPU*: then three more pages watch (four, each in its own window, decoding the 720p
   stream), and robocast's CPU (`/proc/<pid>/stat`) is read for 30 s with the first page
