@@ -14,7 +14,11 @@
 //!      │                  (codec chosen from the offer) ─▶ rtc::peer::answer ─▶ rtc::pump
 //!      └── /api/sessions, /api/status, PATCH/DELETE ──▶ sessions::Sessions (registry task)
 //!
-//! browser data channels ─▶ rtc::channels ─▶ control hub (seat, dead-man) ─▶ control::socket ─▶ programs
+//! browser data channels ─▶ rtc::channels ─▶ control hub (seats, dead-man) ─▶ control::socket ─▶ programs
+//!
+//! browser / WHIP media ─▶ rtc::talk (talker seat asked of the control hub) ─▶ media::playout:
+//!     Opus ─▶ opusdec ─▶ playout buffer ─▶ cpal or a gst: sink (▶ echo probe ─▶ webrtcdsp in the mic)
+//!     H.264/VP8 ─▶ decoder (hardware first) ─▶ display sink (idle picture between talkers)
 //! ```
 //!
 //! * [`media`] is the only module that touches GStreamer; [`rtc`] the only one that
@@ -22,7 +26,7 @@
 //!   types: [`media::EncodedFrame`], [`media::Feed`], [`media::H264Profile`],
 //!   [`sessions::SessionId`], [`control::Member`].
 //! * State has owners: each pipeline supervisor owns its pipeline, the registry task owns
-//!   the session map, the control hub owns the seat, the dead-man and every data-channel
+//!   the session map, the control hub owns the seats, the dead-man and every data-channel
 //!   queue, each session's lifetime task owns its peer connection (built from a
 //!   webrtc-rs API of its own, with exactly the codecs chosen from its offer). Counters
 //!   that the streaming thread writes are atomics.
