@@ -79,10 +79,12 @@ fn bad_config_names_the_field_and_the_fix() {
 }
 
 #[test]
-fn devices_lists_cameras_audio_and_encoders_without_library_noise() {
+fn devices_lists_cameras_audio_display_and_encoders_without_library_noise() {
     let (ok, text) = robocast(&["devices"]);
     assert!(ok, "{text}");
-    for section in ["Cameras:", "Audio inputs", "Audio outputs:", "Video encoders"] {
+    for section in
+        ["Cameras:", "Audio inputs", "Audio outputs", "Display (display = auto):", "Video encoders"]
+    {
         assert!(text.contains(section), "{section} missing: {text}");
     }
     assert!(text.contains("x264enc") && text.contains("usable"), "{text}");
