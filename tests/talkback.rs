@@ -74,10 +74,12 @@ async fn a_talker_is_heard_and_seen_and_stops_with_its_session() {
 
     // The robot's own stream to the other viewer keeps its rate while the talker plays.
     let fps = watcher.measure_fps(3 * SECOND).await;
-    // Steady talk plays untouched: nothing stretched, and at most a start-up burst cut.
+    // Steady talk plays almost untouched: the buffer settles on its target with 0.5 %
+    // nudges (inaudible), well under 1 % of the samples.
     let played = status(addr).await["talkback"]["speaker"].clone();
-    assert_eq!(played["stretched_samples"], 0, "{played:#}");
-    assert!(played["dropped_samples"].as_u64().unwrap_or(u64::MAX) < 4800, "{played:#}");
+    let count = |key: &str| played[key].as_u64().unwrap_or(u64::MAX);
+    let touched = count("stretched_samples").saturating_add(count("dropped_samples"));
+    assert!(touched < count("samples_played") / 100, "{played:#}");
     assert!(fps >= 25.0, "the robot's stream fell to {fps:.1} fps while someone talked");
 
     // The talker closes its tab: silence within 200 ms, the idle picture back, the seat free.
@@ -216,8 +218,12 @@ async fn whip_pushes_to_the_speaker_and_display() {
 /// The robot's microphone hears its own speaker (GStreamer's inter elements join them in
 /// this process): what a viewer hears while a talker's tone plays, one second at a time,
 /// until `enough` says it has heard enough (or 15 s); the last level and the status.
-async fn echo_levels(echo_cancel: bool, enough: impl Fn(f32) -> bool) -> (f32, serde_json::Value) {
-    let channel = format!("robocast-echo-test-{echo_cancel}");
+async fn echo_levels(
+    echo_cancel: bool,
+    attempt: u32,
+    enough: impl Fn(f32) -> bool,
+) -> (f32, serde_json::Value) {
+    let channel = format!("robocast-echo-test-{echo_cancel}-{attempt}");
     let daemon = common::start_daemon(|c| {
         c.video = "none".into();
         c.audio = format!(
@@ -246,11 +252,19 @@ async fn echo_levels(echo_cancel: bool, enough: impl Fn(f32) -> bool) -> (f32, s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_echo_canceller_keeps_the_talker_out_of_the_microphone() {
-    let (without, s) = echo_levels(false, |level| level > 0.05).await;
+    let (mut without, mut s) = echo_levels(false, 0, |level| level > 0.05).await;
+    if without == 0.0 {
+        // About one run in eight here, GStreamer's in-process echo path (interaudiosink to
+        // interaudiosrc) carries nothing at all for the whole run: the test's stand-in for
+        // the air between speaker and microphone, not robocast (whose tone the other tests
+        // hear every time). Build it once more.
+        eprintln!("the in-process echo path carried nothing; building it again");
+        (without, s) = echo_levels(false, 1, |level| level > 0.05).await;
+    }
     assert_eq!(s["talkback"]["echo_cancel"], "off (echo_cancel = false)");
     assert!(without > 0.05, "the test's echo path carries the tone: {without}");
     // 20 dB below the echo without the canceller, held for a second.
-    let (with, s) = echo_levels(true, |level| level < without / 10.0).await;
+    let (with, s) = echo_levels(true, 0, |level| level < without / 10.0).await;
     assert_eq!(s["talkback"]["echo_cancel"], "on", "{s:#}");
     eprintln!("echo level at the viewer: {without:.4} without the canceller, {with:.4} with it");
     assert!(
