@@ -16,15 +16,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use axum::Router;
-use axum::http::header;
-use axum::response::Html;
-use axum::routing::get;
 use common::browser::Browser;
 use common::clients::{self, START_TIMEOUT};
 use common::http;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// whip-whep's README example, pointed at robocast; the outcome of `view` lands in
 /// `window.viewing`.
@@ -53,26 +49,14 @@ fn player_page(whep_url: &str) -> String {
     )
 }
 
-/// Serves the page and the bundle on 127.0.0.1, a different origin from robocast's.
-async fn serve_site(page: String, bundle: String) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = Router::new().route("/", get(move || async move { Html(page) })).route(
-        "/whep-player.js",
-        get(move || async move { ([(header::CONTENT_TYPE, "text/javascript")], bundle) }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the page's server")?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, task))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whep_player_on_another_origin_plays_robocast() -> Result<()> {
     let bundle = clients::built("whep-player.js")?;
     let daemon = common::start_daemon(clients::test_sources).await;
     let robocast = daemon.local_addr();
-    let (site, server) = serve_site(player_page(&format!("http://{robocast}/whep")), bundle).await?;
+    let (site, server) =
+        clients::serve_site(player_page(&format!("http://{robocast}/whep")), "/whep-player.js", bundle)
+            .await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page(&format!("http://{site}/")).await?;
 

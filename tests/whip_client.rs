@@ -7,19 +7,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use axum::Router;
-use axum::http::header;
-use axum::response::Html;
-use axum::routing::get;
 use common::browser::Browser;
 use common::clients::{self, START_TIMEOUT};
 use common::http;
 use common::talkback::{DisplaySink, SpeakerSink};
-use tokio::net::TcpListener;
 
 /// whip-whep's README example, pointed at robocast; the outcome lands in `window.pushing`.
 const CLIENT: &str = r#"
@@ -42,21 +36,6 @@ fn client_page(whip_url: &str) -> String {
     )
 }
 
-async fn serve_site(page: String, bundle: String) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = Router::new().route("/", get(move || async move { Html(page) })).route(
-        "/whip-client.js",
-        get(move || async move { ([(header::CONTENT_TYPE, "text/javascript")], bundle) }),
-    );
-    // `localhost`, not 127.0.0.1: a secure context, so getUserMedia is allowed, and
-    // another origin than robocast's.
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the page's server")?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, task))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_client_from_npm_plays_on_the_speaker_and_display() -> Result<()> {
     let bundle = clients::built("whip-client.js")?;
@@ -71,8 +50,11 @@ async fn whip_client_from_npm_plays_on_the_speaker_and_display() -> Result<()> {
     .await;
     let robocast = daemon.local_addr();
     let idle = display.next_frame(START_TIMEOUT).await.context("the idle picture")?.mean();
-    let (site, server) = serve_site(client_page(&format!("http://{robocast}/whip")), bundle).await?;
+    let (site, server) =
+        clients::serve_site(client_page(&format!("http://{robocast}/whip")), "/whip-client.js", bundle)
+            .await?;
     let browser = Browser::launch().await?;
+    // `localhost`, not 127.0.0.1: a secure context, so getUserMedia is allowed.
     let page = browser.new_page(&format!("http://localhost:{}/", site.port())).await?;
 
     let pushing = page.wait_for("window.pushing", START_TIMEOUT).await?;

@@ -191,3 +191,24 @@ pub async fn daemon_with_program() -> (robocast::Running, super::program::Progra
     let (robot, _hello) = super::program::Program::connect(&socket).await;
     (daemon, robot, dir)
 }
+
+/// Serves a user's page at `/` and a bundled client at `script` on 127.0.0.1, an origin
+/// other than robocast's (a dashboard, a web player).
+pub async fn serve_site(
+    page: String,
+    script: &'static str,
+    bundle: String,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::http::header;
+    use axum::response::Html;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/", get(move || async move { Html(page) }))
+        .route(script, get(move || async move { ([(header::CONTENT_TYPE, "text/javascript")], bundle) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the page's server")?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, task))
+}
