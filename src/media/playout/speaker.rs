@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! rtc (Opus packets) ─▶ appsrc ! opusdec ! … ! appsink ─▶ PlayoutBuffer ─▶ cpal callback (sound card clock)
-//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (system clock)
+//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (sink clock)
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,9 +155,10 @@ impl Speaker {
         let (output_state, echo_probe, cpal_thread) = match (spec, cpal) {
             (SpeakerSpec::Gst(description), _) => {
                 let chunk = (CHUNK_MS * rate / 1000) as usize;
+                let max_bytes = chunk * 4;
                 let description = format!(
-                    "appsrc name=out format=time is-live=true do-timestamp=true caps={PCM},rate={rate} ! \
-                     {probe}audioconvert ! audioresample ! {description}"
+                    "appsrc name=out format=time is-live=false block=true max-bytes={max_bytes} \
+                     caps={PCM},rate={rate} ! {probe}audioconvert ! audioresample ! {description}"
                 );
                 let feeder_buffer = Arc::clone(&buffer);
                 let build: Arc<stage::Build> = Arc::new(move || {
@@ -279,37 +280,33 @@ impl Speaker {
     }
 }
 
-/// Feeds a GStreamer sink from the buffer, `chunk` samples every `chunk` of time on the
-/// system clock: the appsrc is live and stamps each chunk as it goes in, so the sink plays
-/// it at once (an audio sink absorbs the drift between this clock and its card's).
-/// Ends when the pipeline stops (the push is refused after it has played).
+/// Feeds a GStreamer sink from the buffer, `chunk` samples at a time, as fast as the sink
+/// takes them: the appsrc holds one chunk and blocks when full, and the sink plays on its
+/// clock. (A live, clock-paced appsrc played sooner, but one start in a few lost its
+/// first pushes to the appsrc's start-up flushing and never played.) Ends when the
+/// pipeline stops (the push is refused).
 fn feed(
     src: gst_app::AppSrc,
     buffer: Arc<Mutex<PlayoutBuffer>>,
     rate: u32,
     chunk: usize,
 ) -> Result<(), MediaError> {
-    let period = std::time::Duration::from_nanos(chunk as u64 * 1_000_000_000 / u64::from(rate));
     let spawned = std::thread::Builder::new().name("robocast-speaker".into()).spawn(move || {
         let mut samples = vec![0.0f32; chunk];
-        let started = std::time::Instant::now();
-        let mut played = false;
-        let mut next = started;
+        let per_chunk = gst::ClockTime::from_nseconds(chunk as u64 * 1_000_000_000 / u64::from(rate));
+        let mut pts = gst::ClockTime::ZERO;
         loop {
             lock(&buffer).pull(&mut samples);
             let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-            match src.push_buffer(gst::Buffer::from_mut_slice(bytes)) {
-                Ok(_) => played = true,
-                // Not playing yet (the pipeline is being started), or no longer.
-                Err(_) if played || started.elapsed() > std::time::Duration::from_secs(10) => return,
-                Err(_) => {}
+            let mut out = gst::Buffer::from_mut_slice(bytes);
+            if let Some(out) = out.get_mut() {
+                out.set_pts(pts);
+                out.set_duration(per_chunk);
             }
-            next += period;
-            let now = std::time::Instant::now();
-            if next + period * 10 < now {
-                next = now; // the thread was held up: do not play the backlog
+            pts += per_chunk;
+            if src.push_buffer(out).is_err() {
+                return;
             }
-            std::thread::sleep(next.saturating_duration_since(now));
         }
     });
     spawned.map(|_| ()).map_err(|e| MediaError::Runtime(format!("cannot start the speaker thread: {e}")))
