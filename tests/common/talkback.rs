@@ -12,18 +12,12 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
-use webrtc::api::setting_engine::SettingEngine;
-use webrtc::ice::mdns::MulticastDnsMode;
-use webrtc::interceptor::registry::Registry;
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use webrtc::media::Sample;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
-use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTPCodecType};
 use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
@@ -276,7 +270,6 @@ impl Talker {
 
     pub async fn offer(addr: SocketAddr, options: TalkerOptions) -> Offered {
         gst::init().expect("gstreamer");
-        let mut media = MediaEngine::default();
         let codecs = [
             (
                 MIME_TYPE_H264,
@@ -286,33 +279,7 @@ impl Talker {
             ),
             (MIME_TYPE_OPUS, 111, "minptime=10;useinbandfec=1", RTPCodecType::Audio),
         ];
-        for (mime, payload_type, fmtp, kind) in codecs {
-            let capability = RTCRtpCodecCapability {
-                mime_type: mime.into(),
-                clock_rate: if kind == RTPCodecType::Audio { 48_000 } else { 90_000 },
-                channels: if kind == RTPCodecType::Audio { 2 } else { 0 },
-                sdp_fmtp_line: fmtp.into(),
-                rtcp_feedback: vec![],
-            };
-            media
-                .register_codec(
-                    RTCRtpCodecParameters { capability, payload_type, ..Default::default() },
-                    kind,
-                )
-                .expect("codec registers");
-        }
-        let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
-        let mut settings = SettingEngine::default();
-        settings.set_include_loopback_candidate(true);
-        settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-        settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
-        let api = APIBuilder::new()
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(settings)
-            .build();
-        let pc =
-            Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("peer connection"));
+        let pc = super::viewer::loopback_peer(&codecs).await;
         let direction = match options.via {
             Via::Connect => RTCRtpTransceiverDirection::Sendrecv,
             Via::Whip => RTCRtpTransceiverDirection::Sendonly,

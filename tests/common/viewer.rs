@@ -169,7 +169,6 @@ pub async fn offer(options: &ViewerOptions) -> (Arc<RTCPeerConnection>, String) 
 pub async fn offer_with_channels(
     options: &ViewerOptions,
 ) -> ((Arc<RTCPeerConnection>, String), HashMap<String, Arc<RTCDataChannel>>) {
-    let mut media = MediaEngine::default();
     let mut codecs = Vec::new();
     if options.offer_vp8 || options.vp8_only {
         codecs.push((MIME_TYPE_VP8, 96, "", RTPCodecType::Video));
@@ -178,30 +177,7 @@ pub async fn offer_with_channels(
         codecs.push((MIME_TYPE_H264, 102, options.h264_fmtp, RTPCodecType::Video));
     }
     codecs.push((MIME_TYPE_OPUS, 111, "minptime=10;useinbandfec=1", RTPCodecType::Audio));
-    for (mime, payload_type, fmtp, kind) in codecs {
-        let capability = RTCRtpCodecCapability {
-            mime_type: mime.into(),
-            clock_rate: if kind == RTPCodecType::Audio { 48_000 } else { 90_000 },
-            channels: if kind == RTPCodecType::Audio { 2 } else { 0 },
-            sdp_fmtp_line: fmtp.into(),
-            rtcp_feedback: vec![],
-        };
-        media
-            .register_codec(RTCRtpCodecParameters { capability, payload_type, ..Default::default() }, kind)
-            .expect("codec registers");
-    }
-    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
-    let mut settings = SettingEngine::default();
-    settings.set_include_loopback_candidate(true);
-    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    // Tests talk over loopback only.
-    settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
-    let api = APIBuilder::new()
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(settings)
-        .build();
-    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("peer connection"));
+    let pc = loopback_peer(&codecs).await;
     for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
         let init =
             RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, send_encodings: vec![] };
@@ -458,4 +434,34 @@ impl Drop for Decoder {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// A webrtc-rs peer with `codecs` (MIME type, payload type, fmtp, kind), the default
+/// interceptors, and ICE on loopback only: the tests' stand-in for a browser.
+pub async fn loopback_peer(codecs: &[(&str, u8, &str, RTPCodecType)]) -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    for &(mime, payload_type, fmtp, kind) in codecs {
+        let capability = RTCRtpCodecCapability {
+            mime_type: mime.into(),
+            clock_rate: if kind == RTPCodecType::Audio { 48_000 } else { 90_000 },
+            channels: if kind == RTPCodecType::Audio { 2 } else { 0 },
+            sdp_fmtp_line: fmtp.into(),
+            rtcp_feedback: vec![],
+        };
+        media
+            .register_codec(RTCRtpCodecParameters { capability, payload_type, ..Default::default() }, kind)
+            .expect("codec registers");
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let mut settings = SettingEngine::default();
+    settings.set_include_loopback_candidate(true);
+    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // Tests talk over loopback only.
+    settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    let api = APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("peer connection"))
 }
