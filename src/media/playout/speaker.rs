@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! rtc (Opus packets) ─▶ appsrc ! opusdec ! … ! appsink ─▶ PlayoutBuffer ─▶ cpal callback (sound card clock)
-//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (sink clock)
+//!                                                                    └─▶ feeder thread ─▶ appsrc ! [probe] ! <gst sink> (system clock)
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,26 +149,23 @@ impl Speaker {
         } else {
             String::new()
         };
-        // The output: a GStreamer sink fed by a thread paced by the sink's clock, or the
+        // The output: a GStreamer sink fed by a thread paced by the system clock, or the
         // cpal stream (whose callback pulls) plus, for the echo canceller, a reference
         // pipeline that sees what the callback played.
         let (output_state, echo_probe, cpal_thread) = match (spec, cpal) {
             (SpeakerSpec::Gst(description), _) => {
                 let chunk = (CHUNK_MS * rate / 1000) as usize;
-                let max_bytes = chunk * 4;
                 let description = format!(
-                    "appsrc name=out format=time is-live=false block=true max-bytes={max_bytes} \
-                     caps={PCM},rate={rate} ! {probe}audioconvert ! audioresample ! {description}"
+                    "appsrc name=out format=time is-live=true do-timestamp=true caps={PCM},rate={rate} ! \
+                     {probe}audioconvert ! audioresample ! {description}"
                 );
-                let feeder_buffer = Arc::clone(&buffer);
-                let build: Arc<stage::Build> = Arc::new(move || {
-                    let pipeline = stage::launch(&description)?;
-                    let src = stage::appsrc(&pipeline, "out")?;
-                    feed(src, Arc::clone(&feeder_buffer), rate, chunk)?;
-                    Ok(pipeline)
-                });
-                let (_, state) = stage::start("speaker", "out", build, tracker, cancel.clone()).await;
+                let build: Arc<stage::Build> = Arc::new(move || stage::launch(&description));
+                let (input, state) = stage::start("speaker", "out", build, tracker, cancel.clone()).await;
                 let running = state.borrow().running;
+                if let Err(e) = feed(input, Arc::clone(&buffer), rate, chunk, cancel.clone()) {
+                    cancel.cancel();
+                    return Err(e);
+                }
                 (state, echo && running, None)
             }
             (_, Some(out)) => {
@@ -280,33 +277,37 @@ impl Speaker {
     }
 }
 
-/// Feeds a GStreamer sink from the buffer, `chunk` samples at a time, as fast as the sink
-/// takes them: the appsrc holds one chunk and blocks when full, and the sink plays on its
-/// clock. (A live, clock-paced appsrc played sooner, but one start in a few lost its
-/// first pushes to the appsrc's start-up flushing and never played.) Ends when the
-/// pipeline stops (the push is refused).
+/// Feeds a GStreamer sink from the buffer, `chunk` samples every `chunk` of time on the
+/// system clock, for as long as the speaker lives. The appsrc is live and stamps each chunk
+/// as it goes in, so the sink plays it at once (an audio sink absorbs the drift between
+/// this clock and its card's); a blocking appsrc fed as fast as the sink took it held two
+/// chunks more in GStreamer (~30 ms). It pushes only into the pipeline the stage has
+/// published as playing, so a start (whose flushing refuses pushes) or a rebuild loses
+/// nothing but the chunks of that moment, and never stops the feeding.
 fn feed(
-    src: gst_app::AppSrc,
+    output: stage::Input,
     buffer: Arc<Mutex<PlayoutBuffer>>,
     rate: u32,
     chunk: usize,
+    cancel: CancellationToken,
 ) -> Result<(), MediaError> {
+    let period = std::time::Duration::from_nanos(chunk as u64 * 1_000_000_000 / u64::from(rate));
     let spawned = std::thread::Builder::new().name("robocast-speaker".into()).spawn(move || {
         let mut samples = vec![0.0f32; chunk];
-        let per_chunk = gst::ClockTime::from_nseconds(chunk as u64 * 1_000_000_000 / u64::from(rate));
-        let mut pts = gst::ClockTime::ZERO;
-        loop {
-            lock(&buffer).pull(&mut samples);
-            let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-            let mut out = gst::Buffer::from_mut_slice(bytes);
-            if let Some(out) = out.get_mut() {
-                out.set_pts(pts);
-                out.set_duration(per_chunk);
+        let mut next = std::time::Instant::now();
+        while !cancel.is_cancelled() {
+            if let Some(src) = output.get() {
+                lock(&buffer).pull(&mut samples);
+                let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+                // Refused while the pipeline stops or restarts; the stage reports that.
+                let _ = src.push_buffer(gst::Buffer::from_mut_slice(bytes));
             }
-            pts += per_chunk;
-            if src.push_buffer(out).is_err() {
-                return;
+            next += period;
+            let now = std::time::Instant::now();
+            if next + period * 10 < now {
+                next = now; // the thread was held up: do not play the backlog
             }
+            std::thread::sleep(next.saturating_duration_since(now));
         }
     });
     spawned.map(|_| ()).map_err(|e| MediaError::Runtime(format!("cannot start the speaker thread: {e}")))
