@@ -155,6 +155,7 @@ async fn open_page(browser: &Browser, url: &str, watch: bool) -> Result<Page> {
     // leaves it alone there.
     let page = browser.new_page(url).await?;
     browser.call("Target.closeTarget", json!({ "targetId": blank["targetId"] })).await?;
+    page.eval(&format!("window.ROBOCAST_TOKEN = {:?}", common::OPERATOR_TOKEN)).await?;
     page.eval(PAGE_JS).await?;
     page.eval(&format!("window.__ctl.connect({watch})")).await.context("connecting a page")?;
     Ok(page)

@@ -190,6 +190,7 @@ async fn open_page(browser: &Browser, url: &str) -> Result<Page> {
         browser.call("Target.createTarget", json!({ "url": "about:blank", "newWindow": true })).await?;
     let page = browser.new_page(url).await?;
     browser.call("Target.closeTarget", json!({ "targetId": blank["targetId"] })).await?;
+    page.eval(&format!("window.ROBOCAST_TOKEN = {:?}", common::OPERATOR_TOKEN)).await?;
     page.eval(PAGE_JS).await?;
     let connected = page.eval("window.__tb.connect()").await.context("connecting a page")?;
     ensure!(

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::auth::Token;
+use crate::http::tls::TlsSetting;
+
 /// Everything the daemon needs to run. Every field has a default, so
 /// `Config::default()` runs on a test pattern and a tone on any machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +59,27 @@ pub struct Config {
     pub display: String,
     /// Cancel the speaker's echo in the microphone (when both exist).
     pub echo_cancel: bool,
+    /// Token that watching needs; `None`: anyone who reaches the port may watch.
+    pub viewer_token: Option<Token>,
+    /// Token that driving, talking and managing sessions need; `None`: the one kept in
+    /// `state_dir`, generated on first start.
+    pub operator_token: Option<Token>,
+    /// Where robocast keeps what it generates (the operator token). [`Config::load`] starts
+    /// from [`crate::auth::default_state_dir`], `Config::default()` from none (a generated
+    /// token then lives in memory only).
+    pub state_dir: Option<PathBuf>,
+    /// Other origins (`https://dashboard.example:3000`) whose pages may call the REST API
+    /// and `/api/connect`; `*` is any. WHEP and WHIP take any origin regardless.
+    pub allowed_origins: Vec<String>,
+    /// A client has this long to send a request's headers, and as long again for its body
+    /// (milliseconds); a stalled or trickling request is closed then.
+    pub request_timeout_ms: u64,
+    /// HTTPS: off, a generated certificate (`auto`), or the user's files. [`Config::load`]
+    /// and the library start from off; the packaged configuration sets `auto`.
+    pub tls: TlsSetting,
+    /// The TURN server's shared secret (coturn's `static-auth-secret`): `turn:` servers
+    /// without a password get credentials minted from it per session, valid 12 hours.
+    pub turn_secret: Option<Token>,
 }
 
 impl Default for Config {
@@ -79,6 +103,13 @@ impl Default for Config {
             speaker_buffer_ms: 50,
             display: "none".into(),
             echo_cancel: true,
+            viewer_token: None,
+            operator_token: None,
+            state_dir: None,
+            allowed_origins: Vec::new(),
+            request_timeout_ms: 10_000,
+            tls: TlsSetting::Off,
+            turn_secret: None,
         }
     }
 }
@@ -120,6 +151,28 @@ pub struct FileConfig {
     pub speaker_buffer_ms: Option<u32>,
     pub display: Option<String>,
     pub echo_cancel: Option<bool>,
+    pub viewer_token: Option<String>,
+    pub operator_token: Option<String>,
+    pub state_dir: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub request_timeout_ms: Option<u64>,
+    pub tls: Option<FileTls>,
+    pub turn_secret: Option<String>,
+}
+
+/// `tls` in the file: `"auto"`, `"off"`, or `{ cert = "...", key = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FileTls {
+    Mode(String),
+    Files(TlsFiles),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
 }
 
 /// Flags, each also readable from a `ROBOCAST_*` variable. Unset means "keep what the
@@ -186,6 +239,39 @@ pub struct Overrides {
     /// Echo canceller between the speaker and the microphone: on or off [default: on]
     #[arg(long, env = "ROBOCAST_ECHO_CANCEL", value_name = "on|off", global = true, value_parser = parse_switch)]
     pub echo_cancel: Option<bool>,
+    /// Token that watching needs (Authorization: Bearer, or the page's #token=) [default: none, viewing is open]
+    #[arg(long, env = "ROBOCAST_VIEWER_TOKEN", hide_env_values = true, value_name = "TOKEN", global = true)]
+    pub viewer_token: Option<String>,
+    /// Token that driving, talking and managing sessions need [default: generated into the state directory]
+    #[arg(
+        long,
+        env = "ROBOCAST_OPERATOR_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        global = true
+    )]
+    pub operator_token: Option<String>,
+    /// Where robocast keeps the generated operator token [default: $STATE_DIRECTORY, $XDG_STATE_HOME/robocast or ~/.local/state/robocast]
+    #[arg(long, env = "ROBOCAST_STATE_DIR", value_name = "DIR", global = true)]
+    pub state_dir: Option<String>,
+    /// Another origin whose pages may use the REST API and /api/connect, repeatable (WHEP and WHIP take any) [default: none]
+    #[arg(
+        long = "allowed-origin",
+        env = "ROBOCAST_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN",
+        global = true
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Time a client has to send a request's headers, and again its body; a stalled request is closed [default: 10000]
+    #[arg(long, env = "ROBOCAST_REQUEST_TIMEOUT_MS", value_name = "MS", global = true)]
+    pub request_timeout_ms: Option<u64>,
+    /// HTTPS: auto (a certificate generated into the state directory) or off; your own certificate goes in the file (tls = { cert, key }) [default: off; the packaged configuration: auto]
+    #[arg(long, env = "ROBOCAST_TLS", value_name = "auto|off", global = true)]
+    pub tls: Option<String>,
+    /// The TURN server's shared secret (coturn's static-auth-secret): short-lived TURN credentials per session [default: none]
+    #[arg(long, env = "ROBOCAST_TURN_SECRET", hide_env_values = true, value_name = "SECRET", global = true)]
+    pub turn_secret: Option<String>,
 }
 
 /// `on`/`off` (also true/false, yes/no, 1/0).
@@ -204,6 +290,7 @@ impl Config {
             control_socket: Some(crate::control::socket::default_path()),
             speaker: "auto".into(),
             display: "auto".into(),
+            state_dir: crate::auth::default_state_dir(),
             ..Config::default()
         };
         if let Some(path) = &overrides.config {
@@ -233,6 +320,16 @@ impl Config {
             speaker_buffer_ms: file.speaker_buffer_ms,
             display: file.display.as_deref(),
             echo_cancel: file.echo_cancel,
+            viewer_token: file.viewer_token.as_deref(),
+            operator_token: file.operator_token.as_deref(),
+            state_dir: file.state_dir.as_deref(),
+            allowed_origins: file.allowed_origins.as_deref(),
+            request_timeout_ms: file.request_timeout_ms,
+            tls: file.tls.as_ref().map(|tls| match tls {
+                FileTls::Mode(mode) => TlsLayer::Mode(mode),
+                FileTls::Files(files) => TlsLayer::Files(&files.cert, &files.key),
+            }),
+            turn_secret: file.turn_secret.as_deref(),
         })
     }
 
@@ -255,6 +352,13 @@ impl Config {
             speaker_buffer_ms: o.speaker_buffer_ms,
             display: o.display.as_deref(),
             echo_cancel: o.echo_cancel,
+            viewer_token: o.viewer_token.as_deref(),
+            operator_token: o.operator_token.as_deref(),
+            state_dir: o.state_dir.as_deref(),
+            allowed_origins: (!o.allowed_origins.is_empty()).then_some(o.allowed_origins.as_slice()),
+            request_timeout_ms: o.request_timeout_ms,
+            tls: o.tls.as_deref().map(TlsLayer::Mode),
+            turn_secret: o.turn_secret.as_deref(),
         })
     }
 
@@ -293,6 +397,46 @@ impl Config {
         set(&mut self.speaker_buffer_ms, layer.speaker_buffer_ms);
         set(&mut self.display, layer.display.map(str::to_owned));
         set(&mut self.echo_cancel, layer.echo_cancel);
+        let token = |field: &'static str, text: &str| {
+            Token::new(text).map_err(|problem| {
+                invalid(field, problem, "use a long random string, e.g. the output of `openssl rand -hex 32`")
+            })
+        };
+        if let Some(text) = layer.viewer_token {
+            self.viewer_token = Some(token("viewer_token", text)?);
+        }
+        if let Some(text) = layer.operator_token {
+            self.operator_token = Some(token("operator_token", text)?);
+        }
+        if let Some(text) = layer.turn_secret {
+            self.turn_secret = Some(token("turn_secret", text)?);
+        }
+        set(&mut self.allowed_origins, layer.allowed_origins.map(<[String]>::to_vec));
+        set(&mut self.request_timeout_ms, layer.request_timeout_ms);
+        match layer.tls {
+            Some(TlsLayer::Mode(mode)) => {
+                self.tls = TlsSetting::parse(mode).map_err(|problem| {
+                    invalid(
+                        "tls",
+                        problem,
+                        "use auto, off, or in the file tls = { cert = \"...\", key = \"...\" }",
+                    )
+                })?;
+            }
+            Some(TlsLayer::Files(cert, key)) => {
+                if cert.trim().is_empty() || key.trim().is_empty() {
+                    return Err(invalid("tls", "cert or key is empty", "give the paths of both PEM files"));
+                }
+                self.tls = TlsSetting::Files { cert: PathBuf::from(cert), key: PathBuf::from(key) };
+            }
+            None => {}
+        }
+        if let Some(dir) = layer.state_dir {
+            if dir.trim().is_empty() {
+                return Err(invalid("state_dir", "the path is empty", "give a directory robocast may write"));
+            }
+            self.state_dir = Some(PathBuf::from(dir));
+        }
         Ok(())
     }
 
@@ -349,6 +493,29 @@ impl Config {
         crate::media::playout::DisplaySpec::parse(&self.display).map_err(|problem| {
             invalid("display", problem, "use auto, none, a sink element like kmssink, or gst:<sink pipeline>")
         })?;
+        if self.viewer_token.is_some() && self.viewer_token == self.operator_token {
+            return Err(invalid(
+                "viewer_token",
+                "it is the operator's token",
+                "give viewers a token of their own, or unset viewer_token for open viewing",
+            ));
+        }
+        if !(100..=300_000).contains(&self.request_timeout_ms) {
+            return Err(invalid(
+                "request_timeout_ms",
+                format!("{} ms is out of range", self.request_timeout_ms),
+                "use 100 to 300000 ms, e.g. 10000 (a slow mobile link sends an offer in well under a second)",
+            ));
+        }
+        for origin in &self.allowed_origins {
+            check_origin(origin).map_err(|problem| {
+                invalid(
+                    "allowed_origins",
+                    problem,
+                    "write an origin like https://dashboard.example:3000, or *",
+                )
+            })?;
+        }
         if self.max_viewers == 0 {
             return Err(invalid("max_viewers", "0 would refuse everyone", "use at least 1, e.g. 16"));
         }
@@ -409,12 +576,39 @@ struct Layer<'a> {
     speaker_buffer_ms: Option<u32>,
     display: Option<&'a str>,
     echo_cancel: Option<bool>,
+    viewer_token: Option<&'a str>,
+    operator_token: Option<&'a str>,
+    state_dir: Option<&'a str>,
+    allowed_origins: Option<&'a [String]>,
+    request_timeout_ms: Option<u64>,
+    tls: Option<TlsLayer<'a>>,
+    turn_secret: Option<&'a str>,
+}
+
+enum TlsLayer<'a> {
+    Mode(&'a str),
+    Files(&'a str, &'a str),
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
     }
+}
+
+/// An origin as a browser sends it: `scheme://host[:port]`, no path; or `*`.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{origin}` does not start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!("`{origin}` is not an origin (no path, query or spaces)"));
+    }
+    Ok(())
 }
 
 /// Parses `WxH`, e.g. `1280x720`.

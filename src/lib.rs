@@ -41,6 +41,7 @@
 //! with a status and a hint. No `unwrap` on network or media paths; a failing pipeline is
 //! rebuilt, a failing session ends alone.
 
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod control;
@@ -73,12 +74,24 @@ pub struct Running {
     hub: media::MediaHub,
     /// The control socket's accept task; it removes the socket file when it ends.
     socket: Option<JoinHandle<()>>,
+    tokens: Arc<auth::Tokens>,
+    tls: Option<http::tls::Tls>,
 }
 
 impl Running {
     /// The address the HTTP server listens on (the real port when configured with `:0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The operator token in force (configured, kept in the state directory or generated).
+    pub fn operator_token(&self) -> &auth::Token {
+        self.tokens.operator()
+    }
+
+    /// The SHA-256 fingerprint of the HTTPS certificate being served (`None`: plain HTTP).
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        self.tls.as_ref().map(http::tls::Tls::fingerprint)
     }
 
     pub fn media(&self) -> &media::MediaHub {
@@ -106,7 +119,14 @@ impl Running {
 /// Starts pipelines, the session registry and the HTTP server; returns once listening.
 pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
+    // Tokens before anything opens: an unusable state directory is an error at once.
+    let (operator, origin) =
+        auth::operator_token(config.operator_token.as_ref(), config.state_dir.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
     let cancel = CancellationToken::new();
+    let names = http::tls::host_names(&rtc::host_addresses());
+    let tls = http::tls::start(&config.tls, config.state_dir.as_deref(), &names, cancel.child_token())
+        .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
     // The socket first: a path in use is an error before any camera is opened.
     let socket_name = config
         .control_socket
@@ -126,14 +146,38 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let hub = media::MediaHub::start(&config, cancel.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
-    let engine = rtc::Engine::new(&config.ice_servers)?;
+    let engine = rtc::Engine::new(&config.ice_servers, config.turn_secret.clone())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;
     let addr = listener.local_addr()?;
     let sessions = sessions::Sessions::start(config.max_viewers);
     tokio::spawn(notify::run(hub.clone(), sessions.clone(), control.clone(), cancel.child_token()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let page = format!("{scheme}://{}/", display_addr(addr));
+    if let Some(tls) = &tls {
+        tracing::info!(
+            "HTTPS certificate SHA-256 fingerprint {} (compare it with what the browser shows)",
+            tls.fingerprint()
+        );
+    }
+    match &origin {
+        auth::Origin::Generated(path) => tracing::info!(
+            "operator token generated into {}; open {page}#token={} to drive and talk (shown this once)",
+            path.display(),
+            operator.expose()
+        ),
+        auth::Origin::Kept(path) => {
+            tracing::info!("operator token: in {} (open the page with #token=<it> to drive)", path.display())
+        }
+        auth::Origin::Ephemeral => {
+            tracing::info!("operator token: generated for this run only (no state_dir)")
+        }
+        auth::Origin::Configured => {}
+    }
+    let tokens = Arc::new(auth::Tokens::new(config.viewer_token.clone(), operator));
     let state = http::AppState {
+        tokens: Arc::clone(&tokens),
         sessions,
         control,
         config: Arc::new(config),
@@ -142,11 +186,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         cancel: cancel.child_token(),
         started: Instant::now(),
     };
+    let request_timeout = Duration::from_millis(state.config.request_timeout_ms);
     let app = http::router(state);
     let stop = cancel.clone();
-    let server = tokio::spawn(http::serve(listener, app, stop));
-    tracing::info!(%addr, "robocast listening: open http://{}/", display_addr(addr));
-    Ok(Running { addr, cancel, server, hub, socket })
+    let server = tokio::spawn(http::serve(listener, app, request_timeout, tls.clone(), stop));
+    tracing::info!(%addr, "robocast listening: open {page}");
+    Ok(Running { addr, cancel, server, hub, socket, tokens, tls })
 }
 
 /// Runs until `shutdown` resolves; the library form of `robocast` with no subcommand.

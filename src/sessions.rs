@@ -7,28 +7,31 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::auth::Access;
+
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::Codec;
 use crate::rtc::{PeerHandle, PeerState};
 
-/// A session's id: 16 random hex digits, used in `Location` URLs.
+/// A session's id: 128 bits from the operating system's CSPRNG as 32 hex digits, used in
+/// `Location` URLs. Not a credential by itself (the driver's and the talker's are shown to
+/// every page): what a request may do with a session is decided by [`crate::auth`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct SessionId(String);
 
 impl SessionId {
-    fn random() -> SessionId {
-        use std::hash::{BuildHasher, Hasher};
-        // RandomState is seeded from the OS per instance: unguessable enough for an id that
-        // is not a credential (tokens come with the security issue).
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-        SessionId(format!("{:016x}", hasher.finish()))
+    /// The number of hex digits.
+    pub const LEN: usize = 32;
+
+    fn random() -> Result<SessionId, getrandom::Error> {
+        crate::auth::random_hex::<16>().map(SessionId)
     }
 
     pub fn parse(s: &str) -> Option<SessionId> {
-        (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| SessionId(s.to_owned()))
+        (s.len() == Self::LEN && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| SessionId(s.to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -59,6 +62,8 @@ pub enum Role {
 pub struct SessionInfo {
     pub id: SessionId,
     pub role: Role,
+    /// The role of the token it was opened with.
+    pub access: Access,
     pub state: PeerState,
     pub video_codec: Option<Codec>,
     /// When the offer arrived (Unix seconds).
@@ -76,16 +81,31 @@ pub struct SessionInfo {
 
 struct Entry {
     role: Role,
+    access: Access,
     created: u64,
     peer: Option<PeerHandle>,
 }
 
 enum Request {
-    Reserve { role: Role, reply: oneshot::Sender<Option<SessionId>> },
+    Reserve { role: Role, access: Access, reply: oneshot::Sender<Result<SessionId, Refused>> },
     Attach { id: SessionId, peer: PeerHandle },
     Remove { id: SessionId },
-    Get { id: SessionId, reply: oneshot::Sender<Option<PeerHandle>> },
+    Get { id: SessionId, reply: oneshot::Sender<Option<(PeerHandle, Access)>> },
     List { reply: oneshot::Sender<Vec<SessionInfo>> },
+}
+
+/// Slots beyond `max_viewers` that only operators' sessions may take.
+pub const OPERATOR_RESERVE: usize = 2;
+
+/// Why no slot was reserved.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("the viewer limit of {max} is reached")]
+    Full { max: usize },
+    #[error("no random session id: {0}")]
+    Random(String),
+    #[error("robocast is shutting down")]
+    Stopped,
 }
 
 /// A handle to the registry task. Cheap to clone.
@@ -135,15 +155,17 @@ impl Sessions {
         Sessions { tx }
     }
 
-    /// Reserves a slot, or `None` when `max` sessions exist already.
-    pub async fn reserve(&self, role: Role) -> Option<Reservation> {
+    /// Reserves a slot for a session opened with `access`: viewers get `max` slots, and
+    /// operators [`OPERATOR_RESERVE`] more, so a crowd of viewers never locks them out.
+    pub async fn reserve(&self, role: Role, access: Access) -> Result<Reservation, Refused> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::Reserve { role, reply }).ok()?;
-        let id = rx.await.ok()??;
-        Some(Reservation { id, sessions: self.clone(), attached: false })
+        self.tx.send(Request::Reserve { role, access, reply }).map_err(|_| Refused::Stopped)?;
+        let id = rx.await.map_err(|_| Refused::Stopped)??;
+        Ok(Reservation { id, sessions: self.clone(), attached: false })
     }
 
-    pub async fn get(&self, id: &SessionId) -> Option<PeerHandle> {
+    /// The session's peer and the role it was opened with.
+    pub async fn get(&self, id: &SessionId) -> Option<(PeerHandle, Access)> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Request::Get { id: id.clone(), reply }).ok()?;
         rx.await.ok()?
@@ -162,12 +184,20 @@ async fn own(mut rx: mpsc::UnboundedReceiver<Request>, max: usize) {
     let mut sessions: HashMap<SessionId, Entry> = HashMap::new();
     while let Some(request) = rx.recv().await {
         match request {
-            Request::Reserve { role, reply } => {
-                let id = (sessions.len() < max).then(SessionId::random);
-                if let Some(id) = &id {
+            Request::Reserve { role, access, reply } => {
+                let limit = match access {
+                    Access::Viewer => max,
+                    Access::Operator => max + OPERATOR_RESERVE,
+                };
+                let id = if sessions.len() >= limit {
+                    Err(Refused::Full { max })
+                } else {
+                    SessionId::random().map_err(|e| Refused::Random(e.to_string()))
+                };
+                if let Ok(id) = &id {
                     let created =
                         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                    sessions.insert(id.clone(), Entry { role, created, peer: None });
+                    sessions.insert(id.clone(), Entry { role, access, created, peer: None });
                 }
                 let _ = reply.send(id);
             }
@@ -182,7 +212,7 @@ async fn own(mut rx: mpsc::UnboundedReceiver<Request>, max: usize) {
                 }
             }
             Request::Get { id, reply } => {
-                let _ = reply.send(sessions.get(&id).and_then(|e| e.peer.clone()));
+                let _ = reply.send(sessions.get(&id).and_then(|e| Some((e.peer.clone()?, e.access))));
             }
             Request::List { reply } => {
                 let _ = reply.send(sessions.iter().filter_map(|(id, e)| info(id, e)).collect());
@@ -196,6 +226,7 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
     Some(SessionInfo {
         id: id.clone(),
         role: entry.role,
+        access: entry.access,
         state: peer.state(),
         video_codec: peer.video_codec,
         created_at: entry.created,

@@ -22,8 +22,26 @@ const consolePanel = $('console');
 const joystickPad = $('joystick');
 const help = $('help');
 
+// The token comes once in the address (#token=...), is kept by this browser for this
+// robot and leaves the address bar at once, so it is not bookmarked or shared by mistake.
+const TOKEN_KEY = 'robocast-token';
+function takeToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (given !== null) {
+    try { if (given) localStorage.setItem(TOKEN_KEY, given); else localStorage.removeItem(TOKEN_KEY); } catch {}
+    history.replaceState(null, '', location.pathname + location.search);
+    return given;
+  }
+  try { return localStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
+}
+const token = takeToken();
+// Only an operator's token drives and talks; say so instead of offering buttons that fail.
+const OPERATOR_ONLY = 'Needs the operator token: open this page with #token=<operator token> '
+  + '(robocast logs the link on its first start; the token is in operator-token in its state directory)';
+const isViewer = () => client.access === 'viewer';
+
 // sendrecv from the start, so that talking later only swaps what the senders send.
-const client = new RobocastClient({ video: 'sendrecv', audio: 'sendrecv' });
+const client = new RobocastClient({ video: 'sendrecv', audio: 'sendrecv', token });
 // For automated tests and the console. client.pc is replaced on each reconnect, so
 // window.robocast.pc is always the current peer connection.
 window.robocast = client;
@@ -86,6 +104,13 @@ const STATE_TEXT = {
 };
 
 client.addEventListener('statechange', render);
+// A kept token the robot no longer takes (it was changed): forget it, so that reloading
+// the page watches again when viewing is open; the error on the page says what to do.
+client.addEventListener('statechange', () => {
+  if (token && / 401\)$/.test(client.lastError)) {
+    try { localStorage.removeItem(TOKEN_KEY); } catch {}
+  }
+});
 client.addEventListener('health', render);
 client.addEventListener('statechange', () => {
   if (client.state !== 'connected') heardHello = false;
@@ -230,11 +255,12 @@ function renderSeat() {
     nobody: 'Nobody drives',
   }[seat];
   $('seat').title = seat === 'other' ? `Session ${client.driver} drives the robot` : 'Who drives the robot';
-  driveButton.disabled = !connected || seatBusy;
+  driveButton.disabled = !connected || seatBusy || isViewer();
   driveButton.setAttribute('aria-pressed', String(client.driving));
   driveButton.querySelector('.label').textContent = client.driving ? 'Release' : 'Take control';
   driveButton.querySelector('use').setAttribute('href', client.driving ? '#i-release' : '#i-wheel');
   driveButton.title = client.driving ? 'Stop driving and let someone else (c)' : 'Take control of the robot (c)';
+  if (isViewer()) driveButton.title = `Driving: ${OPERATOR_ONLY}`;
   renderDeck();
 }
 
@@ -391,11 +417,12 @@ function renderTalk() {
   for (const [kind, button] of [['audio', talkButton], ['video', cameraButton]]) {
     const state = sendState(kind);
     const err = failed[kind];
-    button.disabled = !connected;
+    button.disabled = !connected || isViewer();
     button.dataset.send = state;
     button.setAttribute('aria-pressed', String(state === 'on'));
     button.querySelector('.label').textContent = LABELS[kind][state];
     button.title = err ? [capitalise(err.message), err.hint].filter(Boolean).join('. ') : TITLES[kind];
+    if (isViewer()) button.title = `${kind === 'audio' ? 'Talking' : 'Showing your camera'}: ${OPERATOR_ONLY}`;
   }
   let seat = 'unknown';
   if (connected && heardHello) seat = client.talker === client.session ? 'you' : client.talker ? 'other' : 'nobody';

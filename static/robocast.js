@@ -29,7 +29,9 @@
  * default, which talk() and showCamera() need; 'recvonly', 'sendonly' or false to leave
  * the kind out), `localStream` (a MediaStream whose tracks are sent from the start when a
  * direction sends; talk() and showCamera() replace them), `headers` (extra HTTP headers),
- * `closeOnPageHide` (default true: end the server session when the tab goes away),
+ * `token` (the viewer's or the operator's token, sent as `Authorization: Bearer`; the
+ * operator's drives and talks), `closeOnPageHide` (default true: end the server session
+ * when the tab goes away),
  * `channels` (data channels to open besides `control` and `state`: an object of label →
  * RTCDataChannelInit, e.g. `{ default: {} }` for RTCBot's).
  *
@@ -37,7 +39,8 @@
  * `state` ('connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed'; 'closed'
  * also before connect()), `lastError` / `lastHint` (why we are not connected, '' once
  * connected), `retryInMs`, `remoteStream` (MediaStream of the robot's tracks, a new one
- * per connection), `session` (server session id), `stats` (last stats sample), `canSend`,
+ * per connection), `session` (server session id), `access` ('viewer' or 'operator': what
+ * this session's token allows; null before the first answer), `stats` (last stats sample), `canSend`,
  * `health` (below), `connectedAt` (Date this connection came up, or null), `driver` (the
  * session that drives, or null), `driving` (true while that is this session), `deadmanMs`
  * (the robot's dead-man delay, from its hello), `robotTime()` (the robot's clock now, as a
@@ -147,8 +150,13 @@ export class RobocastClient extends EventTarget {
     super();
     this.options = {
       base: '', video: 'sendrecv', audio: 'sendrecv', localStream: null,
-      headers: {}, closeOnPageHide: true, channels: {}, ...options,
+      headers: {}, closeOnPageHide: true, channels: {}, token: '', ...options,
     };
+    // Every request carries the token: the operator's drives and talks, a viewer's watches.
+    if (this.options.token) {
+      this.options.headers = { ...this.options.headers, Authorization: `Bearer ${this.options.token}` };
+    }
+    this.access = null;
     this.base = String(this.options.base || '').replace(/\/+$/, '');
     this.pc = this.session = null;
     this.state = 'closed';
@@ -374,6 +382,7 @@ export class RobocastClient extends EventTarget {
         return;
       }
       this.session = answer.session || null;
+      this.access = answer.access || null;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
       if (stale()) return;
       this._timers.connect = setTimeout(() => this._retry(gen, new RobocastError(

@@ -55,7 +55,7 @@ async fn bad_requests_get_clear_errors_and_the_stream_goes_on() {
     assert_error(&http::post(addr, "/api/connect", "application/json", &huge).await, 413, "larger");
 
     let frag = b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n";
-    let unknown = "/whep/0123456789abcdef";
+    let unknown = "/whep/0123456789abcdef0123456789abcdef";
     assert_error(
         &http::request(addr, "PATCH", unknown, Some("application/trickle-ice-sdpfrag"), frag).await,
         404,
@@ -65,10 +65,12 @@ async fn bad_requests_get_clear_errors_and_the_stream_goes_on() {
     assert_error(&http::request(addr, "DELETE", "/whep/../../etc", None, b"").await, 404, "no such");
     assert_error(&http::get(addr, "/nothing-here").await, 404, "nothing-here");
 
-    // The one viewer slot is taken: a well-formed offer gets 503.
+    // The one viewer slot is taken: a viewer's well-formed offer gets 503 (an operator
+    // would get one of the slots kept for operators: tests/roles.rs).
     let (_pc, offer) = common::viewer::offer(&ViewerOptions::default()).await;
+    let as_viewer = [("Content-Type", "application/sdp"), ("Authorization", "")];
     assert_error(
-        &http::post(addr, "/whep", "application/sdp", offer.as_bytes()).await,
+        &http::request_with(addr, "POST", "/whep", &as_viewer, offer.as_bytes()).await,
         503,
         "viewer limit of 1",
     );

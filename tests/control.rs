@@ -80,7 +80,7 @@ async fn messages_round_trip_between_a_browser_and_a_program() {
     // After each refused line the connection still works.
     robot.send(&json!({"data": {"still": "here"}})).await;
     viewer.inbox.expect("state", T, |v| v["still"] == "here").await;
-    robot.send(&json!({"to": "0123456789abcdef", "data": 1})).await;
+    robot.send(&json!({"to": "0123456789abcdef0123456789abcdef", "data": 1})).await;
     let error = robot.expect(T, |v| v["type"] == "error").await;
     assert!(error["error"].as_str().is_some_and(|e| e.contains("no session")), "{error}");
 
@@ -139,7 +139,9 @@ async fn only_the_driver_commands_and_everyone_is_told_who_drives() {
     assert_eq!(told["session"], b.session());
 
     // A WHEP viewer and an unknown session cannot drive.
-    let unknown = http::post(addr, "/api/sessions/0123456789abcdef/driver", "application/json", b"").await;
+    let unknown =
+        http::post(addr, "/api/sessions/0123456789abcdef0123456789abcdef/driver", "application/json", b"")
+            .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
     daemon.shutdown().await;
 }

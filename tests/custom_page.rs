@@ -62,10 +62,12 @@ fn readme_page() -> Result<String> {
     Ok(after[start..start + end + 1].to_owned())
 }
 
-/// Serves `page` at `/` on 127.0.0.1, an origin other than robocast's.
-async fn serve_page(page: String) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+/// Serves `page` at `/` on `listener` (127.0.0.1), an origin other than robocast's.
+async fn serve_page(
+    listener: TcpListener,
+    page: String,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new().route("/", get(move || async move { Html(page) }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the page's server")?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -86,15 +88,19 @@ async fn the_readme_page_plays_drives_and_prints_the_robots_messages() -> Result
     if page_text.matches(README_ROBOT).count() != 2 {
         bail!("the README's page should name the robot {README_ROBOT} twice (import, base):\n{page_text}");
     }
-    let (daemon, mut robot, _dir) = clients::daemon_with_program().await;
+    // The page's origin must be allowed to use /api/connect, as the README says.
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the page's server")?;
+    let allowed = format!("http://{}", listener.local_addr()?);
+    let (daemon, mut robot, _dir) =
+        clients::daemon_with_program_and(|c| c.allowed_origins = vec![allowed]).await;
     // The recorder first, so the playback check can read the page's peer connection.
     let robot_origin = format!("http://{}", daemon.local_addr());
     let html = format!(
         "<script>{ERRORS}\n{}</script>\n{}",
         clients::RECORDER,
-        page_text.replace(README_ROBOT, &robot_origin)
+        page_text.replace(README_ROBOT, &robot_origin).replace("OPERATOR_TOKEN", common::OPERATOR_TOKEN)
     );
-    let (site, server) = serve_page(html).await?;
+    let (site, server) = serve_page(listener, html).await?;
     let browser = Browser::launch().await?;
     let page = browser.new_page(&format!("http://{site}/")).await?;
 

@@ -33,7 +33,7 @@ chmod 0755 "$dir"
 $SUDO chown robocast "$dir"
 sock="$dir/control.sock"
 as_robocast robocast --config /etc/robocast/robocast.toml --video test --audio none --size 320x240 \
-    --listen 127.0.0.1:0 --control-socket "$sock" >"$dir/log" 2>&1 &
+    --listen 127.0.0.1:0 --control-socket "$sock" --state-dir "$dir/state" >"$dir/log" 2>&1 &
 daemon=$!
 tries=0
 until [ -S "$sock" ]; do
@@ -42,6 +42,9 @@ until [ -S "$sock" ]; do
     sleep 0.1
 done
 [ "$($SUDO stat -c '%a %U' "$sock")" = "660 robocast" ] || fail "socket is $($SUDO stat -c '%a %U' "$sock"), want 660 robocast"
+# The operator token it generated on this first start: readable by robocast alone.
+token="$dir/state/operator-token"
+[ "$($SUDO stat -c '%a %U' "$token")" = "600 robocast" ] || fail "operator token is $($SUDO stat -c '%a %U' "$token" 2>&1), want 600 robocast"
 # The packaged example robot program, as the service user, reads the hello.
 example=/usr/share/doc/robocast/examples/robot.py
 [ -x "$example" ] || fail "no $example"
@@ -52,4 +55,4 @@ $SUDO pkill -TERM -u robocast -f -- "--control-socket $sock" || fail "robocast w
 wait "$daemon" 2>/dev/null || true
 [ ! -e "$sock" ] || fail "robocast left its socket behind at SIGTERM"
 $SUDO rm -rf "$dir"
-echo "deb install: 2 passed, 0 failed"
+echo "deb install: 3 passed, 0 failed"

@@ -68,6 +68,7 @@ async fn auto_display_is_a_window_on_a_desktop() {
         .args(["--video", "none", "--audio", "none", "--speaker", "none", "--display", "auto"])
         .args(["--listen", "127.0.0.1:0", "--control-socket", "off"])
         .env("DISPLAY", &display)
+        .env("ROBOCAST_OPERATOR_TOKEN", common::OPERATOR_TOKEN)
         .env("ROBOCAST_LOG", "info")
         .env_remove("ROBOCAST_CONFIG")
         .env_remove("WAYLAND_DISPLAY")

@@ -86,25 +86,32 @@ async fn every_session_location_takes_trickle_by_the_whip_rules() {
     daemon.shutdown().await;
 }
 
+async fn preflight(addr: std::net::SocketAddr, path: &str, method: &str) -> http::Response {
+    http::request_with(
+        addr,
+        "OPTIONS",
+        path,
+        &[
+            ("Origin", DASHBOARD),
+            ("Access-Control-Request-Method", method),
+            ("Access-Control-Request-Headers", "authorization,content-type,if-match"),
+        ],
+        b"",
+    )
+    .await
+}
+
+const DASHBOARD: &str = "http://dashboard.local:3000";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browsers_on_another_origin_pass_the_preflight() {
+async fn whep_and_whip_players_on_any_origin_pass_the_preflight() {
     let daemon = common::start_daemon(|c| (c.video, c.audio) = ("none".into(), "test".into())).await;
     let addr = daemon.local_addr();
-    for (path, method) in [("/whep", "POST"), ("/whep/0123456789abcdef", "PATCH"), ("/api/connect", "POST")] {
-        let preflight = http::request_with(
-            addr,
-            "OPTIONS",
-            path,
-            &[
-                ("Origin", "http://dashboard.local:3000"),
-                ("Access-Control-Request-Method", method),
-                ("Access-Control-Request-Headers", "authorization,content-type,if-match"),
-            ],
-            b"",
-        )
-        .await;
+    let session = format!("/whep/{}", "0123456789abcdef".repeat(2));
+    for (path, method) in [("/whep", "POST"), (session.as_str(), "PATCH"), ("/whip", "POST")] {
+        let preflight = preflight(addr, path, method).await;
         assert_eq!(preflight.status, 200, "{path}: {preflight:?}");
-        assert_eq!(preflight.header("access-control-allow-origin"), Some("*"), "{path}");
+        assert_eq!(preflight.header("access-control-allow-origin"), Some(DASHBOARD), "{path}");
         let methods = preflight.header("access-control-allow-methods").unwrap_or_default();
         assert!(methods.contains(method), "{path}: {methods}");
         let headers = preflight.header("access-control-allow-headers").unwrap_or_default().to_lowercase();
@@ -112,11 +119,39 @@ async fn browsers_on_another_origin_pass_the_preflight() {
             assert!(headers.contains(header), "{path}: {headers}");
         }
     }
-    let get =
-        http::request_with(addr, "GET", "/healthz", &[("Origin", "http://dashboard.local:3000")], b"").await;
+    let get = http::request_with(addr, "GET", "/whep", &[("Origin", DASHBOARD)], b"").await;
     let exposed = get.header("access-control-expose-headers").unwrap_or_default().to_lowercase();
     for header in ["location", "link", "etag"] {
         assert!(exposed.contains(header), "{exposed}");
     }
+    // The rest of the API is not for other origins unless they are allowed.
+    for (path, method) in [("/api/connect", "POST"), ("/api/sessions", "GET"), ("/api/status", "GET")] {
+        let refused = preflight(addr, path, method).await;
+        assert_eq!(refused.header("access-control-allow-origin"), None, "{path}: {refused:?}");
+    }
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_origins_may_use_the_rest_of_the_api() {
+    let daemon = common::start_daemon(|c| {
+        (c.video, c.audio) = ("none".into(), "test".into());
+        c.allowed_origins = vec![DASHBOARD.into()];
+    })
+    .await;
+    let addr = daemon.local_addr();
+    for (path, method) in [("/api/connect", "POST"), ("/api/sessions", "GET")] {
+        let allowed = preflight(addr, path, method).await;
+        assert_eq!(allowed.header("access-control-allow-origin"), Some(DASHBOARD), "{path}: {allowed:?}");
+    }
+    let other = http::request_with(
+        addr,
+        "OPTIONS",
+        "/api/connect",
+        &[("Origin", "http://elsewhere.local"), ("Access-Control-Request-Method", "POST")],
+        b"",
+    )
+    .await;
+    assert_eq!(other.header("access-control-allow-origin"), None, "{other:?}");
     daemon.shutdown().await;
 }

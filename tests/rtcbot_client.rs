@@ -34,7 +34,9 @@ const RTCBOT_PAGE: &str = r#"(() => {
         conn.video.subscribe(stream => { document.querySelector("video").srcObject = stream; });
         conn.audio.subscribe(stream => { document.querySelector("audio").srcObject = stream; });
         let offer = await conn.getLocalDescription();
-        let response = await fetch("/api/connect", { method: "POST", cache: "no-cache", body: JSON.stringify(offer) });
+        // RTCBot's example fetch, with the operator's token: sending to the robot needs it.
+        const headers = { Authorization: "Bearer OPERATOR_TOKEN" };
+        let response = await fetch("/api/connect", { method: "POST", cache: "no-cache", headers, body: JSON.stringify(offer) });
         await conn.setRemoteDescription(await response.json());
     })().then(() => { window.rtcbotOutcome = 'connected'; },
               error => { window.rtcbotOutcome = 'failed: ' + error; });
@@ -49,7 +51,7 @@ async fn rtcbot_js_plays_robocast_video_and_audio() -> Result<()> {
     let page = browser.new_page(&format!("http://{}/healthz", daemon.local_addr())).await?;
     page.eval(clients::RECORDER).await?;
     page.eval(&rtcbot_js).await?;
-    page.eval(RTCBOT_PAGE).await?;
+    page.eval(&RTCBOT_PAGE.replace("OPERATOR_TOKEN", common::OPERATOR_TOKEN)).await?;
 
     let outcome = page.wait_for("window.rtcbotOutcome", START_TIMEOUT).await?;
     match clients::find_fetch(&page, "POST", "/api/connect").await? {

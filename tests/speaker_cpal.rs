@@ -53,6 +53,7 @@ fn start_robocast(dir: &Path, speaker: &str) -> (Killed, std::net::SocketAddr, V
         .args(["--listen", "127.0.0.1:0", "--control-socket", "off"])
         .env("XDG_RUNTIME_DIR", dir)
         .env("HOME", dir)
+        .env("ROBOCAST_OPERATOR_TOKEN", common::OPERATOR_TOKEN)
         .env("ROBOCAST_LOG", "info")
         .env_remove("ROBOCAST_CONFIG")
         .stdout(Stdio::null())

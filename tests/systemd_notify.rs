@@ -29,6 +29,7 @@ fn ready_status_watchdog_and_stopping_reach_systemd() {
         .args(["--speaker", "none", "--display", "none"])
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
+        .env("ROBOCAST_OPERATOR_TOKEN", "systemd-notify-test-token")
         .env_remove("ROBOCAST_CONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

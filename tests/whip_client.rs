@@ -15,14 +15,15 @@ use common::clients::{self, START_TIMEOUT};
 use common::http;
 use common::talkback::{DisplaySink, SpeakerSink};
 
-/// whip-whep's README example, pointed at robocast; the outcome lands in `window.pushing`.
+/// whip-whep's README example, pointed at robocast with the operator token (WHIP needs
+/// it); the outcome lands in `window.pushing`.
 const CLIENT: &str = r#"
 (async () => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     const pc = window.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
     const whip = window.whip = new WHIPClient();
-    await whip.publish(pc, WHIP_URL);
+    await whip.publish(pc, WHIP_URL, WHIP_TOKEN);
 })().then(() => { window.pushing = "ok"; }, error => { window.pushing = "failed: " + error; });
 "#;
 
@@ -32,7 +33,9 @@ fn client_page(whip_url: &str) -> String {
         "<!doctype html>\n<meta charset=\"utf-8\">\n<title>WHIP client</title>\n\
          <script>{}</script>\n<script src=\"/whip-client.js\"></script>\n<script>{}</script>\n",
         clients::RECORDER,
-        CLIENT.replace("WHIP_URL", &url.to_string())
+        CLIENT
+            .replace("WHIP_URL", &url.to_string())
+            .replace("WHIP_TOKEN", &serde_json::Value::from(common::OPERATOR_TOKEN).to_string())
     )
 }
 

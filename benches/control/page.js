@@ -3,6 +3,9 @@
 // measured elsewhere). Evaluated in a page served by robocast (same origin for fetch).
 // Every time is this page's clock as the issue asks, `performance.timeOrigin +
 // performance.now()` in ms; `skewMs()` says how far that clock is from the system's.
+// The operator's token, which talking and driving need; the benchmark sets it first.
+const AUTH = { Authorization: `Bearer ${window.ROBOCAST_TOKEN}` };
+
 (() => {
   const ctl = { session: null, frames: 0, received: [], sent: { control: 0, state: 0 }, driving: false };
   window.__ctl = ctl;
@@ -54,7 +57,7 @@
     await gathered();
     const response = await fetch('/api/connect', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...AUTH },
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: 'offer' }),
     });
     if (!response.ok) throw new Error(`POST /api/connect: ${response.status} ${await response.text()}`);
@@ -66,7 +69,7 @@
   };
 
   ctl.takeSeat = async () => {
-    const response = await fetch(`/api/sessions/${ctl.session}/driver`, { method: 'POST' });
+    const response = await fetch(`/api/sessions/${ctl.session}/driver`, { method: 'POST', headers: AUTH });
     return { status: response.status, body: await response.text() };
   };
 

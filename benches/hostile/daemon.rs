@@ -142,6 +142,7 @@ impl Daemon {
         command
             .args(["--video", "test", "--audio", "test", "--size", "640x360", "--fps", "30"])
             .args(["--listen", &listen, "--max-viewers", "16"])
+            .args(["--operator-token", crate::common::OPERATOR_TOKEN])
             .env("ROBOCAST_LOG", log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

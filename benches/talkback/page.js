@@ -18,6 +18,9 @@
 //
 // Every time is this page's clock, `performance.timeOrigin + performance.now()` in ms;
 // `skewMs()` says how far that clock is from the system's.
+// The operator's token, which talking and driving need; the benchmark sets it first.
+const AUTH = { Authorization: `Bearer ${window.ROBOCAST_TOKEN}` };
+
 (() => {
   const BURST_MS = 100;
   const BURST_EVERY_MS = 500;
@@ -58,7 +61,7 @@
     await gathered();
     const response = await fetch('/api/connect', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp' },
+      headers: { 'Content-Type': 'application/sdp', ...AUTH },
       body: pc.localDescription.sdp,
     });
     if (response.status !== 201) throw new Error(`POST /api/connect: ${response.status} ${await response.text()}`);
@@ -69,7 +72,7 @@
   };
 
   const seat = async (method) => {
-    const response = await fetch(`/api/sessions/${tb.session}/talker`, { method });
+    const response = await fetch(`/api/sessions/${tb.session}/talker`, { method, headers: AUTH });
     return { status: response.status, body: await response.text() };
   };
 

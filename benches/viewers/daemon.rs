@@ -131,6 +131,7 @@ impl Sender {
         command
             .args(["--video", &video, "--audio", "test", "--size", size])
             .args(["--fps", &fps, "--max-viewers", "32", "--listen", &listen])
+            .args(["--operator-token", crate::common::OPERATOR_TOKEN])
             .env("ROBOCAST_LOG", log);
         command
     }

@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn fires_once_per_silence_and_rearms_on_the_next_command() {
-        let a = SessionId::parse("000000000000000a").expect("id");
+        let a = SessionId::parse("0000000000000000000000000000000a").expect("id");
         let limit = Duration::from_millis(300);
         let mut deadman = Deadman::new(limit);
         let t0 = Instant::now();
@@ -120,7 +120,7 @@ mod tests {
 
         let t1 = t0 + Duration::from_secs(6);
         deadman.fed(&a, t1);
-        let b = SessionId::parse("000000000000000b").expect("id");
+        let b = SessionId::parse("0000000000000000000000000000000b").expect("id");
         assert_eq!(deadman.fire(&b, t1, Reason::Hidden), None, "only the driver's link counts");
         let fired = deadman.fire(&a, t1 + Duration::from_millis(40), Reason::Hidden).expect("fires at once");
         assert_eq!((fired.silent, fired.reason), (Duration::from_millis(40), Reason::Hidden));

@@ -14,6 +14,7 @@ use super::seat::{Seat, SeatKind};
 use super::{
     Command, ControlStatus, MAX_MESSAGE, Outgoing, PROGRAM_QUEUE, PROTOCOL_VERSION, Payload, Program,
 };
+use crate::auth::{self, Access, Action};
 use crate::sessions::SessionId;
 
 /// The channel robocast's own notices travel on.
@@ -25,6 +26,7 @@ const REFUSAL_EVERY: Duration = Duration::from_secs(1);
 
 struct Session {
     out: mpsc::Sender<Outgoing>,
+    access: Access,
     connected: bool,
     channels: BTreeSet<String>,
     last_refusal: Option<Instant>,
@@ -103,12 +105,41 @@ fn embeddable(text: &str, value: &Value) -> String {
     if text.contains(['\n', '\r']) { value.to_string() } else { text.trim().to_owned() }
 }
 
+/// A browser's data-channel message, read: its JSON value, and its text as it goes into a
+/// program's line (one line of JSON).
+#[derive(Debug)]
+pub struct BrowserMessage {
+    pub value: Value,
+    pub data: String,
+}
+
+/// Reads what a browser sent on a data channel: JSON text of at most [`MAX_MESSAGE`]
+/// bytes. A refusal is what the browser is told: the problem and a hint. Pure, so it can
+/// be fuzzed (`fuzz/`, target `channel_message`).
+pub fn read_browser_message(payload: Payload) -> Result<BrowserMessage, (String, &'static str)> {
+    let text = match payload {
+        Payload::Text(text) if text.len() <= MAX_MESSAGE => text,
+        Payload::Text(text) => {
+            let error = format!("a {}-byte message is over the {MAX_MESSAGE}-byte limit", text.len());
+            return Err((error, "send smaller messages; split large data"));
+        }
+        Payload::Binary(len) => {
+            let error = format!("a {len}-byte binary message: robocast carries JSON text");
+            return Err((error, "send JSON.stringify(obj) as text"));
+        }
+    };
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| (format!("the message is not JSON: {e}"), "send JSON.stringify(obj)"))?;
+    let data = embeddable(&text, &value);
+    Ok(BrowserMessage { value, data })
+}
+
 impl Hub {
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Join { id, out } => {
+            Command::Join { id, access, out } => {
                 let session =
-                    Session { out, connected: false, channels: BTreeSet::new(), last_refusal: None };
+                    Session { out, access, connected: false, channels: BTreeSet::new(), last_refusal: None };
                 self.sessions.insert(id, session);
             }
             Command::Connected { id } => self.mark_connected(&id),
@@ -139,18 +170,18 @@ impl Hub {
             Command::FromBrowser { id, label, payload, at } => self.route_browser(id, label, payload, at),
             Command::LinkDown { id } => self.fire(&id, Reason::Link),
             Command::Leave { id, reason } => self.leave(id, reason),
-            Command::TakeSeat { kind: SeatKind::Driver, id, reply } => {
+            Command::TakeSeat { kind: SeatKind::Driver, id, access, reply } => {
                 let connected = self.sessions.get(&id).is_some_and(|s| s.connected);
-                let taken = self.driver.take(&id, connected);
+                let taken = self.driver.take(&id, access, connected);
                 if taken == Ok(true) {
                     tracing::info!(session = %id, "takes the driver seat");
                     self.announce_driver();
                 }
                 let _ = reply.send(taken.map(|_| ()));
             }
-            Command::TakeSeat { kind: SeatKind::Talker, id, reply } => {
-                // Any session that sends media may talk, WHIP ones (not members) included.
-                let taken = self.talker.take(&id, true);
+            Command::TakeSeat { kind: SeatKind::Talker, id, access, reply } => {
+                // Any operator's session that sends media may talk, WHIP ones (not members) included.
+                let taken = self.talker.take(&id, access, true);
                 if taken == Ok(true) {
                     tracing::info!(session = %id, "talks: plays on the speaker and display");
                     self.announce_talker();
@@ -347,23 +378,26 @@ impl Hub {
             let notice = json!({ "from": "robocast", "type": "error", "error": error, "hint": hint, "channel": label });
             hub.notify_session(&id, STATE, line(&notice));
         };
-        let text = match payload {
-            Payload::Text(text) if text.len() <= MAX_MESSAGE => text,
-            Payload::Text(text) => {
-                let error = format!("a {}-byte message is over the {MAX_MESSAGE}-byte limit", text.len());
-                return refuse(self, error, "send smaller messages; split large data");
-            }
-            Payload::Binary(len) => {
-                let error = format!("a {len}-byte binary message: robocast carries JSON text");
-                return refuse(self, error, "send JSON.stringify(obj) as text");
-            }
+        let BrowserMessage { value, data } = match read_browser_message(payload) {
+            Ok(message) => message,
+            Err((error, hint)) => return refuse(self, error, hint),
         };
-        let value: Value = match serde_json::from_str(&text) {
-            Ok(value) => value,
-            Err(e) => {
-                return refuse(self, format!("the message is not JSON: {e}"), "send JSON.stringify(obj)");
+        let access = self.sessions.get(&id).map_or(Access::Viewer, |s| s.access);
+        if !auth::allows(access, Action::Message) {
+            let Some(session) = self.sessions.get_mut(&id) else { return };
+            let now = Instant::now();
+            if session.last_refusal.is_some_and(|t| now.duration_since(t) < REFUSAL_EVERY) {
+                self.counts.refused_from_browsers += 1;
+                return;
             }
-        };
+            session.last_refusal = Some(now);
+            let error = "this session only watches: sending to the robot needs the operator token".to_owned();
+            return refuse(
+                self,
+                error,
+                "connect with Authorization: Bearer <operator token> (the page: #token=<operator token>)",
+            );
+        }
         if label == CONTROL {
             if !self.driver.is_held_by(&id) {
                 let Some(session) = self.sessions.get_mut(&id) else { return };
@@ -387,7 +421,6 @@ impl Hub {
             }
         }
         let Ok(label_json) = serde_json::to_string(&label) else { return };
-        let data = embeddable(&text, &value);
         let line = format!(r#"{{"type":"message","session":"{id}","channel":{label_json},"data":{data}}}"#);
         self.tell_programs_line(Arc::from(line));
     }

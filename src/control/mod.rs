@@ -20,7 +20,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Access;
 use crate::sessions::SessionId;
+pub use hub::{BrowserMessage, read_browser_message};
 pub use seat::{Refusal, SeatKind};
 
 /// The control socket's protocol version, sent in every `hello`.
@@ -73,7 +75,7 @@ pub struct ControlStatus {
 }
 
 enum Command {
-    Join { id: SessionId, out: mpsc::Sender<Outgoing> },
+    Join { id: SessionId, access: Access, out: mpsc::Sender<Outgoing> },
     Connected { id: SessionId },
     ChannelOpen { id: SessionId, label: String },
     ChannelClosed { id: SessionId, label: String },
@@ -81,7 +83,7 @@ enum Command {
     FromBrowser { id: SessionId, label: String, payload: Payload, at: std::time::Instant },
     LinkDown { id: SessionId },
     Leave { id: SessionId, reason: String },
-    TakeSeat { kind: SeatKind, id: SessionId, reply: oneshot::Sender<Result<(), Refusal>> },
+    TakeSeat { kind: SeatKind, id: SessionId, access: Access, reply: oneshot::Sender<Result<(), Refusal>> },
     ReleaseSeat { kind: SeatKind, id: SessionId, reply: oneshot::Sender<Option<SessionId>> },
     TalkRefused { id: SessionId, refusal: Refusal },
     ProgramJoin { reply: oneshot::Sender<Program> },
@@ -126,18 +128,21 @@ impl Control {
         rx.await.ok()
     }
 
-    /// Registers a session (before its connection can open channels); its outbox carries
-    /// what is to be sent on its data channels.
-    pub async fn join(&self, id: SessionId) -> (Member, mpsc::Receiver<Outgoing>) {
+    /// Registers a session opened with `access` (before its connection can open
+    /// channels); its outbox carries what is to be sent on its data channels. A viewer's
+    /// session hears the robot; only an operator's may send to it.
+    pub async fn join(&self, id: SessionId, access: Access) -> (Member, mpsc::Receiver<Outgoing>) {
         let (out, outbox) = mpsc::channel(SESSION_QUEUE);
-        let _ = self.tx.send(Command::Join { id: id.clone(), out }).await;
+        let _ = self.tx.send(Command::Join { id: id.clone(), access, out }).await;
         (Member { id, tx: self.tx.clone() }, outbox)
     }
 
-    /// Gives `id` the seat, or says who has it.
-    pub async fn take_seat(&self, kind: SeatKind, id: &SessionId) -> Result<(), Refusal> {
+    /// Gives `id` (a session opened with `access`) the seat, or says why not.
+    pub async fn take_seat(&self, kind: SeatKind, id: &SessionId, access: Access) -> Result<(), Refusal> {
         let id = id.clone();
-        self.ask(|reply| Command::TakeSeat { kind, id, reply }).await.unwrap_or(Err(Refusal::NotConnected))
+        self.ask(|reply| Command::TakeSeat { kind, id, access, reply })
+            .await
+            .unwrap_or(Err(Refusal::NotConnected))
     }
 
     /// Releases the seat if `id` holds it; returns who holds it afterwards.

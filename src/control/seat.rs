@@ -1,7 +1,8 @@
 //! The seats: who drives (may send `control` commands to the robot) and who talks (is
-//! played on the robot's speaker and display). One place decides both, so a permission
-//! check (the security issue's operator role) is added here and nowhere else.
+//! played on the robot's speaker and display). One place decides both, and asks
+//! [`crate::auth::allows`] whether the session's role may hold a seat at all.
 
+use crate::auth::{self, Access, Action};
 use crate::sessions::SessionId;
 
 /// Which seat.
@@ -29,6 +30,8 @@ pub enum Refusal {
     Taken(SeatKind, SessionId),
     /// The session is not a connected `/api/connect` session.
     NotConnected,
+    /// The session was opened without the operator token.
+    NotOperator(SeatKind),
 }
 
 impl Refusal {
@@ -47,6 +50,14 @@ impl Refusal {
                 "the session is not connected yet, or is view-only (WHEP)".into(),
                 "connect through POST /api/connect and ask once the connection is up",
             ),
+            Refusal::NotOperator(SeatKind::Driver) => (
+                "driving needs the operator token; this session only watches".into(),
+                "connect with Authorization: Bearer <operator token> (the page: open it with #token=<operator token>)",
+            ),
+            Refusal::NotOperator(SeatKind::Talker) => (
+                "talking through the robot needs the operator token; this session only watches".into(),
+                "connect with Authorization: Bearer <operator token> (the page: open it with #token=<operator token>)",
+            ),
         }
     }
 
@@ -54,7 +65,7 @@ impl Refusal {
     pub fn holder(&self) -> Option<(SeatKind, &SessionId)> {
         match self {
             Refusal::Taken(kind, holder) => Some((*kind, holder)),
-            Refusal::NotConnected => None,
+            Refusal::NotConnected | Refusal::NotOperator(_) => None,
         }
     }
 }
@@ -79,10 +90,18 @@ impl Seat {
         self.holder.as_ref() == Some(id)
     }
 
-    /// Gives `id` the seat when it is free (or already theirs). `allowed` says whether
-    /// the session may hold it at all; returns whether the holder changed.
-    pub fn take(&mut self, id: &SessionId, allowed: bool) -> Result<bool, Refusal> {
-        if !allowed {
+    /// Gives `id` the seat when it is free (or already theirs) and the session may hold
+    /// it: it was opened with `access` that [`auth::allows`] the seat's action, and is
+    /// `connected`. Returns whether the holder changed.
+    pub fn take(&mut self, id: &SessionId, access: Access, connected: bool) -> Result<bool, Refusal> {
+        let action = match self.kind {
+            SeatKind::Driver => Action::Drive,
+            SeatKind::Talker => Action::Talk,
+        };
+        if !auth::allows(access, action) {
+            return Err(Refusal::NotOperator(self.kind));
+        }
+        if !connected {
             return Err(Refusal::NotConnected);
         }
         match &self.holder {
@@ -108,32 +127,45 @@ impl Seat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Access::{Operator, Viewer};
 
     fn id(s: &str) -> SessionId {
-        SessionId::parse(s).expect("16 hex digits")
+        SessionId::parse(&format!("{s:0>32}")).expect("hex digits")
     }
 
     #[test]
     fn one_holder_at_a_time() {
-        let (a, b) = (id("000000000000000a"), id("000000000000000b"));
+        let (a, b) = (id("a"), id("b"));
         let mut seat = Seat::new(SeatKind::Driver);
-        assert_eq!(seat.take(&a, true), Ok(true));
-        assert_eq!(seat.take(&a, true), Ok(false), "taking it again changes nothing");
-        assert_eq!(seat.take(&b, true), Err(Refusal::Taken(SeatKind::Driver, a.clone())));
+        assert_eq!(seat.take(&a, Operator, true), Ok(true));
+        assert_eq!(seat.take(&a, Operator, true), Ok(false), "taking it again changes nothing");
+        assert_eq!(seat.take(&b, Operator, true), Err(Refusal::Taken(SeatKind::Driver, a.clone())));
         assert!(!seat.release(&b), "b cannot release a's seat");
         assert!(seat.release(&a));
-        assert_eq!(seat.take(&b, true), Ok(true));
-        assert_eq!(seat.take(&a, false), Err(Refusal::NotConnected));
+        assert_eq!(seat.take(&b, Operator, true), Ok(true));
+        assert_eq!(seat.take(&a, Operator, false), Err(Refusal::NotConnected));
+    }
+
+    #[test]
+    fn only_an_operators_session_gets_a_seat() {
+        let a = id("a");
+        for kind in [SeatKind::Driver, SeatKind::Talker] {
+            let mut seat = Seat::new(kind);
+            assert_eq!(seat.take(&a, Viewer, true), Err(Refusal::NotOperator(kind)));
+            assert_eq!(seat.holder(), None);
+            let (error, hint) = Refusal::NotOperator(kind).describe();
+            assert!(error.contains("needs the operator token") && hint.contains("#token="), "{error} {hint}");
+        }
     }
 
     #[test]
     fn refusals_name_the_holder_and_the_seat() {
-        let a = id("000000000000000a");
+        let a = id("a");
         let mut talk = Seat::new(SeatKind::Talker);
-        talk.take(&a, true).expect("free");
-        let refusal = talk.take(&id("000000000000000b"), true).expect_err("taken");
+        talk.take(&a, Operator, true).expect("free");
+        let refusal = talk.take(&id("b"), Operator, true).expect_err("taken");
         assert_eq!(refusal.holder(), Some((SeatKind::Talker, &a)));
         let (error, hint) = refusal.describe();
-        assert!(error.contains("000000000000000a talks") && hint.contains("one talker"), "{error} {hint}");
+        assert!(error.contains(&format!("{a} talks")) && hint.contains("one talker"), "{error} {hint}");
     }
 }

@@ -118,8 +118,10 @@ struct Line {
     data: Value,
 }
 
-/// Where a program's line goes, or why it cannot.
-fn read_line(text: &str) -> Result<(Option<SessionId>, String, String), String> {
+/// Where a program's line goes (the session, `None` for all; the channel; the data as
+/// one line of JSON), or why it cannot. Pure, so it can be fuzzed (`fuzz/`, target
+/// `socket_line`).
+pub fn read_line(text: &str) -> Result<(Option<SessionId>, String, String), String> {
     let line: Line = serde_json::from_str(text).map_err(|e| format!("not a message: {e}"))?;
     let to = match line.to.as_deref() {
         None | Some("all") => None,
@@ -267,8 +269,9 @@ mod tests {
         let (to, channel, data) = read_line(r#"{"data":{"v":1}}"#).expect("valid");
         assert_eq!((to, channel.as_str(), data.as_str()), (None, "state", r#"{"v":1}"#));
         let (to, ..) =
-            read_line(r#"{"to":"00000000000000ab","channel":"default","data":"x"}"#).expect("valid");
-        assert_eq!(to.map(|id| id.to_string()).as_deref(), Some("00000000000000ab"));
+            read_line(r#"{"to":"000000000000000000000000000000ab","channel":"default","data":"x"}"#)
+                .expect("valid");
+        assert_eq!(to.map(|id| id.to_string()).as_deref(), Some("000000000000000000000000000000ab"));
         assert!(read_line("{").expect_err("refused").starts_with("not a message"));
         assert!(read_line(r#"{"to":"bob","data":1}"#).expect_err("refused").contains("`to` is `bob`"));
         assert!(read_line(r#"{"channel":"state"}"#).expect_err("refused").contains("missing field `data`"));

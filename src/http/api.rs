@@ -7,10 +7,12 @@ use axum::extract::State;
 use axum::http::{Method, Uri};
 use serde_json::{Value, json};
 
+use super::caller::Caller;
 use super::{ApiError, AppState};
+use crate::auth::Action;
 
 /// `GET /api/status`: sources, chosen encoders, pipeline state, bitrate, viewers.
-pub async fn status(State(app): State<AppState>) -> Json<Value> {
+pub async fn status(State(app): State<AppState>, _watcher: Caller) -> Json<Value> {
     let sessions = app.sessions.list().await;
     let feeds = [("h264", &app.hub.h264), ("vp8", &app.hub.vp8), ("opus", &app.hub.audio)];
     let feeds: serde_json::Map<String, Value> = feeds
@@ -48,7 +50,8 @@ pub async fn status(State(app): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /api/sessions`: who is connected, who drives and who talks.
-pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
+pub async fn sessions(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.may(Action::ManageSessions)?;
     let control = app.control.status().await;
     let talker = control.as_ref().and_then(|c| c.talker.clone());
     let driver = control.and_then(|c| c.driver);
@@ -64,12 +67,18 @@ pub async fn sessions(State(app): State<AppState>) -> Json<Value> {
             value
         })
         .collect();
-    Json(json!({ "sessions": sessions, "driver": driver, "talker": talker }))
+    Ok(Json(json!({ "sessions": sessions, "driver": driver, "talker": talker })))
 }
 
-/// `GET /api/config`: what the page needs before it makes an offer.
-pub async fn client_config(State(app): State<AppState>) -> Json<Value> {
-    Json(json!({ "ice_servers": app.engine.ice_servers() }))
+/// `GET /api/config`: what the page needs before it makes an offer, for a request that
+/// may watch (TURN credentials reach no one else): the ICE servers, and the role its
+/// token gives, so the page can say why driving and talking are off.
+pub async fn client_config(State(app): State<AppState>, Caller(access): Caller) -> Json<Value> {
+    Json(json!({
+        "ice_servers": app.engine.ice_servers(),
+        "access": access,
+        "viewing_open": app.tokens.viewing_is_open(),
+    }))
 }
 
 pub async fn healthz() -> Json<Value> {

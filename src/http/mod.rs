@@ -5,21 +5,24 @@
 
 mod api;
 mod assets;
+mod caller;
 pub mod error;
 mod offer;
 mod serve;
+pub mod tls;
 mod wire;
 
+pub use offer::read_connect_body;
 pub use serve::serve;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, patch, post};
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 
@@ -36,6 +39,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The tokens requests are checked against.
+    pub tokens: Arc<crate::auth::Tokens>,
     pub engine: Arc<Engine>,
     pub hub: MediaHub,
     pub sessions: Sessions,
@@ -46,6 +51,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.config.allowed_origins);
     Router::new()
         .route("/", get(assets::index))
         .route("/robocast.js", get(assets::client_js))
@@ -74,9 +80,37 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_millis(state.config.request_timeout_ms),
+            read_body,
+        ))
+        .layer(cors)
         .layer(axum::middleware::map_response(accept_post))
         .with_state(state)
+}
+
+/// Reads the whole body (at most [`MAX_BODY`]) within `deadline` before any handler runs:
+/// a body trickled at a byte a second is cut off (`408`, connection closed) instead of
+/// holding its task for as long as the client likes.
+async fn read_body(
+    State(deadline): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return ApiError::TooLarge(MAX_BODY).into_response(),
+        Err(_) => {
+            let mut response = ApiError::Timeout(deadline).into_response();
+            let close = axum::http::HeaderValue::from_static("close");
+            response.headers_mut().insert(axum::http::header::CONNECTION, close);
+            return response;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// WHIP and WHEP clients learn what to post from `OPTIONS` (RFC 9725 §4.1): the CORS
@@ -93,12 +127,21 @@ async fn accept_post(
     response
 }
 
-/// Browsers on another origin (a dashboard, a WHEP player, a page using `/robocast.js`
-/// with `base`) send a preflight first and read only the headers exposed here.
-fn cors() -> CorsLayer {
-    use axum::http::{Method, header};
+/// Browsers on another origin send a preflight first and read only the headers exposed
+/// here. A WHEP or WHIP player on any origin works (its token is a header, never a
+/// cookie); the rest (a dashboard, a page using `/robocast.js` with `base`) only from
+/// `allowed_origins`.
+fn cors(allowed: &[String]) -> CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let any = allowed.iter().any(|o| o == "*");
+    let allowed: Vec<HeaderValue> = allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origin = AllowOrigin::predicate(move |origin: &HeaderValue, request: &axum::http::request::Parts| {
+        let path = request.uri.path();
+        let ingest = ["/whep", "/whip"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        any || ingest || allowed.contains(origin)
+    });
     CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(origin)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
         .expose_headers([

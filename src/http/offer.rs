@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::caller::Caller;
 use super::{AppState, MAX_BODY};
+use crate::auth::{Access, Action};
 use crate::control::SeatKind;
 use crate::http::ApiError;
 use crate::media::H264Profile;
 use crate::rtc::{self, AnswerOptions, Sendable};
-use crate::sessions::{Role, SessionId};
+use crate::sessions::{Refused, Role, SessionId};
 
 const SDP: &str = "application/sdp";
 const JSON: &str = "application/json";
@@ -43,7 +45,7 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-fn utf8(bytes: &Bytes) -> Result<String, ApiError> {
+fn utf8(bytes: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text", "send the SDP as text"))
 }
@@ -70,21 +72,22 @@ struct Opened {
     etag: String,
 }
 
-/// Reserves a slot, answers the offer and registers the session.
-async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened, ApiError> {
+/// Reserves a slot, answers the offer and registers the session, opened with `access`.
+async fn open_session(app: &AppState, sdp: String, role: Role, access: Access) -> Result<Opened, ApiError> {
     // A bad offer is a 400 even when every slot is taken.
     let offer = rtc::offer::Offer::parse(sdp, &sendable(app))?;
-    let reservation = app.sessions.reserve(role).await.ok_or_else(|| {
-        ApiError::Unavailable(
-            format!("the viewer limit of {} is reached", app.config.max_viewers),
+    let reservation = app.sessions.reserve(role, access).await.map_err(|refused| match refused {
+        Refused::Full { .. } => ApiError::Unavailable(
+            refused.to_string(),
             "try again later, or raise max_viewers in the configuration",
-        )
+        ),
+        Refused::Random(_) | Refused::Stopped => ApiError::Internal(refused.to_string()),
     })?;
     let id = reservation.id().clone();
     // WHIP pushes media to the speaker and display: one talker at a time, decided now.
     if role == Role::Talker {
         app.control
-            .take_seat(SeatKind::Talker, &id)
+            .take_seat(SeatKind::Talker, &id, access)
             .await
             .map_err(|refusal| ApiError::from((SeatKind::Talker, refusal)))?;
     }
@@ -93,13 +96,14 @@ async fn open_session(app: &AppState, sdp: String, role: Role) -> Result<Opened,
     // Only /api/connect sessions carry data channels; WHEP is view-only and cannot talk.
     let (carried, member) = match role {
         Role::Full => {
-            let (member, outbox) = app.control.join(id.clone()).await;
+            let (member, outbox) = app.control.join(id.clone(), access).await;
             (Some(rtc::Carried { member: member.clone(), outbox }), Some(member))
         }
         Role::Viewer | Role::Talker => (None, None),
     };
     let talk = (role != Role::Viewer).then(|| rtc::TalkContext {
         id: id.clone(),
+        access,
         control: app.control.clone(),
         playout: app.hub.playout.clone(),
     });
@@ -146,25 +150,20 @@ fn sniff(kind: &str, raw: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// `POST /api/connect`: JSON in, JSON out; SDP in, `201` SDP out with `Location`.
-pub async fn connect(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let raw = body(raw)?;
-    let kind = content_type(&headers);
-    let Some(format) = sniff(&kind, &raw) else {
+/// What a `/api/connect` body offers: the SDP, and whether it came as JSON (then the
+/// answer goes back as JSON too). `content_type` is the request's media type, lower-case,
+/// without parameters. Pure, so it can be fuzzed (`fuzz/`, target `connect_body`).
+pub fn read_connect_body(content_type: &str, body: &[u8]) -> Result<(String, bool), ApiError> {
+    let Some(format) = sniff(content_type, body) else {
         return Err(ApiError::UnsupportedMediaType(
-            kind,
+            content_type.to_owned(),
             "application/json (RTCBot style) or application/sdp",
         ));
     };
     if format == SDP {
-        let opened = open_session(&app, utf8(&raw)?, Role::Full).await?;
-        return Ok(sdp_created(format!("/api/sessions/{}", opened.id), opened));
+        return Ok((utf8(body)?, false));
     }
-    let offer: Description = serde_json::from_slice(&raw).map_err(|e| {
+    let offer: Description = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             format!("the body is not an offer: {e}"),
             r#"send {"sdp": "<offer SDP>", "type": "offer"}, e.g. JSON.stringify(pc.localDescription)"#,
@@ -176,14 +175,30 @@ pub async fn connect(
             r#"send {"sdp": "...", "type": "offer"}"#,
         ));
     }
-    let opened = open_session(&app, offer.sdp, Role::Full).await?;
-    let body = json!({ "sdp": opened.answer, "type": "answer", "session": opened.id });
+    Ok((offer.sdp, true))
+}
+
+/// `POST /api/connect`: JSON in, JSON out; SDP in, `201` SDP out with `Location`.
+pub async fn connect(
+    State(app): State<AppState>,
+    Caller(access): Caller,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let raw = body(raw)?;
+    let (sdp, as_json) = read_connect_body(&content_type(&headers), &raw)?;
+    let opened = open_session(&app, sdp, Role::Full, access).await?;
+    if !as_json {
+        return Ok(sdp_created(format!("/api/sessions/{}", opened.id), opened));
+    }
+    let body = json!({ "sdp": opened.answer, "type": "answer", "session": opened.id, "access": access });
     Ok(([(header::ETAG, opened.etag)], Json(body)).into_response())
 }
 
 /// `POST /whep`: a view-only session (draft-ietf-wish-whep).
 pub async fn whep(
     State(app): State<AppState>,
+    Caller(access): Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -191,16 +206,18 @@ pub async fn whep(
     if kind != SDP {
         return Err(ApiError::UnsupportedMediaType(kind, SDP));
     }
-    let opened = open_session(&app, utf8(&body(raw)?)?, Role::Viewer).await?;
+    let opened = open_session(&app, utf8(&body(raw)?)?, Role::Viewer, access).await?;
     Ok(sdp_created(format!("/whep/{}", opened.id), opened))
 }
 
 /// `POST /whip`: media pushed to the robot's speaker and display (RFC 9725).
 pub async fn whip(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    caller.may(Action::Talk)?;
     let kind = content_type(&headers);
     if kind != SDP {
         return Err(ApiError::UnsupportedMediaType(kind, SDP));
@@ -220,66 +237,80 @@ pub async fn whip(
             "send Opus audio or H.264/VP8 video on sendonly sections (a WHIP client does)",
         ));
     }
-    let opened = open_session(&app, sdp, Role::Talker).await?;
+    let opened = open_session(&app, sdp, Role::Talker, caller.0).await?;
     Ok(sdp_created(format!("/whip/{}", opened.id), opened))
 }
 
-/// The session a `Location` names; any malformed id (bad hex, bad UTF-8) is a 404.
-async fn find(app: &AppState, id: Result<Path<String>, PathRejection>) -> Result<rtc::PeerHandle, ApiError> {
-    Ok(find_id(app, id).await?.1)
-}
-
-async fn find_id(
+/// The session a `Location` names, when `caller` may use it (`403` for a viewer's
+/// request on an operator's session); any malformed id (bad hex, bad UTF-8) is a 404.
+async fn find(
     app: &AppState,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
-) -> Result<(SessionId, rtc::PeerHandle), ApiError> {
+) -> Result<(SessionId, rtc::PeerHandle, Access), ApiError> {
     let id = id.map(|Path(id)| id).unwrap_or_default();
     let not_found = || ApiError::NotFound(id.chars().take(64).collect());
     let id = SessionId::parse(&id).ok_or_else(not_found)?;
-    let peer = app.sessions.get(&id).await.ok_or_else(not_found)?;
-    Ok((id, peer))
+    let (peer, owner) = app.sessions.get(&id).await.ok_or_else(not_found)?;
+    caller.may(Action::UseOwnSession { owner })?;
+    Ok((id, peer, owner))
 }
 
 /// `POST /api/sessions/{id}/driver`: the session asks for the driver seat.
 pub async fn take_driver(
     app: State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    take(app, id, SeatKind::Driver).await
+    take(app, caller, id, SeatKind::Driver).await
 }
 
 /// `DELETE /api/sessions/{id}/driver`: the session gives the seat up (if it has it).
 pub async fn release_driver(
     app: State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    release(app, id, SeatKind::Driver).await
+    release(app, caller, id, SeatKind::Driver).await
 }
 
 /// `POST /api/sessions/{id}/talker`: the session asks for the speaker and display before
 /// it sends (its media arriving takes the seat too).
 pub async fn take_talker(
     app: State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    take(app, id, SeatKind::Talker).await
+    take(app, caller, id, SeatKind::Talker).await
 }
 
 /// `DELETE /api/sessions/{id}/talker`: the session stops talking.
 pub async fn release_talker(
     app: State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    release(app, id, SeatKind::Talker).await
+    release(app, caller, id, SeatKind::Talker).await
 }
 
+fn seat_action(seat: SeatKind) -> Action {
+    match seat {
+        SeatKind::Driver => Action::Drive,
+        SeatKind::Talker => Action::Talk,
+    }
+}
+
+/// A seat for the session: the request needs the operator's token, and the hub gives the
+/// seat only to a session that was opened with it.
 async fn take(
     State(app): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     seat: SeatKind,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, peer) = find_id(&app, id).await?;
-    app.control.take_seat(seat, &id).await.map_err(|refusal| ApiError::from((seat, refusal)))?;
+    caller.may(seat_action(seat))?;
+    let (id, peer, owner) = find(&app, caller, id).await?;
+    app.control.take_seat(seat, &id, owner).await.map_err(|refusal| ApiError::from((seat, refusal)))?;
     if seat == SeatKind::Talker {
         peer.talk_claimed();
     }
@@ -288,10 +319,11 @@ async fn take(
 
 async fn release(
     State(app): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     seat: SeatKind,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, peer) = find_id(&app, id).await?;
+    let (id, peer, _) = find(&app, caller, id).await?;
     let holder = app.control.release_seat(seat, &id).await;
     if seat == SeatKind::Talker {
         peer.talk_released();
@@ -304,6 +336,7 @@ async fn release(
 /// restart) is refused with 422.
 pub async fn trickle(
     State(app): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -312,7 +345,7 @@ pub async fn trickle(
     if kind != TRICKLE {
         return Err(ApiError::UnsupportedMediaType(kind, TRICKLE));
     }
-    let peer = find(&app, id).await?;
+    let (_, peer, _) = find(&app, caller, id).await?;
     if let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
         && given.trim() != "*"
         && given.trim() != &*peer.etag
@@ -326,11 +359,13 @@ pub async fn trickle(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE` on a session's `Location` (`/whep/{id}` or `/api/sessions/{id}`): ends it.
+/// `DELETE` on a session's `Location` (`/whep/{id}`, `/whip/{id}` or
+/// `/api/sessions/{id}`): ends it. A viewer may end its own session; an operator any.
 pub async fn end_session(
     State(app): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    find(&app, id).await?.close();
+    find(&app, caller, id).await?.1.close();
     Ok(StatusCode::OK)
 }

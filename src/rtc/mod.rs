@@ -118,6 +118,24 @@ impl IceServer {
 pub struct Engine {
     settings: SettingEngine,
     ice_servers: Vec<IceServer>,
+    /// coturn's `static-auth-secret`: TURN servers without a password of their own get
+    /// credentials minted from it (the TURN REST scheme), valid for [`TURN_CREDENTIAL_TTL`].
+    turn_secret: Option<crate::auth::Token>,
+}
+
+/// How long minted TURN credentials stay valid: a session's relay is refreshed with them
+/// for its whole life, so they outlive a long drive; they expire by themselves after.
+pub const TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// TURN credentials after the TURN REST API scheme coturn's `use-auth-secret` checks:
+/// the user name is `<expiry in Unix seconds>:robocast`, the password the base64 of its
+/// HMAC-SHA1 under the shared secret.
+pub fn turn_credentials(secret: &str, expires_at_unix: u64) -> (String, String) {
+    use base64::Engine as _;
+    let username = format!("{expires_at_unix}:robocast");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, username.as_bytes());
+    (username, base64::engine::general_purpose::STANDARD.encode(tag.as_ref()))
 }
 
 /// Video feedback besides NACK (added with the NACK interceptors).
@@ -179,7 +197,10 @@ const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
 const ICE_FAILED_AFTER_DISCONNECTED: Duration = Duration::from_millis(3500);
 
 impl Engine {
-    pub fn new(ice_servers: &[String]) -> Result<Arc<Engine>, RtcError> {
+    pub fn new(
+        ice_servers: &[String],
+        turn_secret: Option<crate::auth::Token>,
+    ) -> Result<Arc<Engine>, RtcError> {
         let ice_servers = ice_servers
             .iter()
             .map(|url| IceServer::parse(url).map_err(RtcError::Internal))
@@ -195,11 +216,30 @@ impl Engine {
             Some(ICE_FAILED_AFTER_DISCONNECTED),
             Some(ICE_KEEPALIVE),
         );
-        Ok(Arc::new(Engine { settings, ice_servers }))
+        Ok(Arc::new(Engine { settings, ice_servers, turn_secret }))
     }
 
-    pub fn ice_servers(&self) -> &[IceServer] {
-        &self.ice_servers
+    /// The ICE servers for one session (robocast's side and the page's): a TURN server
+    /// without a password gets credentials minted now when `turn_secret` is set.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        let Some(secret) = &self.turn_secret else { return self.ice_servers.clone() };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (username, credential) = turn_credentials(secret.expose(), (now + TURN_CREDENTIAL_TTL).as_secs());
+        self.ice_servers
+            .iter()
+            .map(|server| {
+                let turn = server.urls.iter().any(|u| u.starts_with("turn"));
+                if turn && server.credential.is_none() {
+                    IceServer {
+                        username: Some(username.clone()),
+                        credential: Some(credential.clone()),
+                        ..server.clone()
+                    }
+                } else {
+                    server.clone()
+                }
+            })
+            .collect()
     }
 
     /// A webrtc-rs API whose media engine has exactly the offer's chosen codecs.
@@ -239,6 +279,13 @@ impl Engine {
     }
 }
 
+/// The machine's IP addresses, for the names of a generated HTTPS certificate.
+pub fn host_addresses() -> Vec<std::net::IpAddr> {
+    webrtc::util::ifaces::ifaces()
+        .map(|interfaces| interfaces.into_iter().filter_map(|i| i.addr.map(|a| a.ip())).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +293,13 @@ mod tests {
     #[test]
     fn ice_server_urls() {
         let turn = IceServer::parse("turn:robot:secret@turn.example:3478").expect("valid turn");
+        // coturn's use-auth-secret: the same as Python's
+        // base64(hmac.new(secret, "1700000000:robocast", sha1).digest()).
+        let (username, credential) = turn_credentials("north-wind-secret-42", 1_700_000_000);
+        assert_eq!(
+            (username.as_str(), credential.as_str()),
+            ("1700000000:robocast", "EjOdx1PC1Rz31YKF54Z7CRzqIjQ=")
+        );
         assert_eq!(turn.urls, ["turn:turn.example:3478"]);
         assert_eq!((turn.username.as_deref(), turn.credential.as_deref()), (Some("robot"), Some("secret")));
         assert!(IceServer::parse("stun:stun.example:3478").is_ok());

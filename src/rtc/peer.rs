@@ -189,7 +189,7 @@ pub async fn answer(
     };
     let description = RTCSessionDescription::offer(sdp).map_err(bad_offer)?;
     let config = RTCConfiguration {
-        ice_servers: engine.ice_servers.iter().map(|s| s.to_webrtc()).collect(),
+        ice_servers: engine.ice_servers().iter().map(|s| s.to_webrtc()).collect(),
         ..Default::default()
     };
     let api = engine.api_for(&info)?;

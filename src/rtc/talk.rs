@@ -41,6 +41,8 @@ const PLI_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct TalkContext {
     pub id: SessionId,
+    /// What the session's opener may do: only an operator's media is played.
+    pub access: crate::auth::Access,
     pub control: Control,
     pub playout: Playout,
 }
@@ -154,7 +156,7 @@ impl Talk {
             times.asked = Some(now);
         }
         let c = &self.context;
-        match c.control.take_seat(SeatKind::Talker, &c.id).await {
+        match c.control.take_seat(SeatKind::Talker, &c.id, c.access).await {
             Ok(()) => Admit::Play { fresh: self.take_locally() },
             Err(refusal) => {
                 let tell = {

@@ -181,11 +181,19 @@ pub async fn check_playback(page: &Page) -> Result<()> {
 /// robocast on [`test_sources`] with a control socket, and a program connected to it
 /// (its hello read). The directory holding the socket goes when the guard is dropped.
 pub async fn daemon_with_program() -> (robocast::Running, super::program::Program, super::program::TempDir) {
+    daemon_with_program_and(|_| {}).await
+}
+
+/// [`daemon_with_program`], with `adjust` changing the daemon's configuration.
+pub async fn daemon_with_program_and(
+    adjust: impl FnOnce(&mut robocast::Config),
+) -> (robocast::Running, super::program::Program, super::program::TempDir) {
     let (socket, dir) = super::program::socket_path();
     let with_socket = socket.clone();
     let daemon = super::start_daemon(move |config| {
         test_sources(config);
         config.control_socket = Some(with_socket);
+        adjust(config);
     })
     .await;
     let (robot, _hello) = super::program::Program::connect(&socket).await;

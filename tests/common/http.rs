@@ -33,7 +33,9 @@ pub async fn request(
     request_with(addr, method, path, &headers, body).await
 }
 
-/// A request with any headers (besides Host, Connection: close and Content-Length).
+/// A request with any headers (besides Host, Connection: close and Content-Length). It
+/// carries the test daemons' operator token unless `headers` has an `Authorization` of its
+/// own; an empty one sends none (a request without a token).
 pub async fn request_with(
     addr: SocketAddr,
     method: &str,
@@ -45,8 +47,13 @@ pub async fn request_with(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+        head.push_str(&format!("Authorization: Bearer {}\r\n", super::OPERATOR_TOKEN));
+    }
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        if !value.is_empty() || !name.eq_ignore_ascii_case("authorization") {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();

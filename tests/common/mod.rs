@@ -17,8 +17,16 @@ use std::sync::Once;
 #[allow(unused_imports)]
 pub use viewer::{Signalling, Viewer, ViewerOptions};
 
-/// Starts a daemon on 127.0.0.1:0 with the test sources at 640x360@30 (cheap on 2 cores),
-/// after `adjust` has changed what the test needs.
+/// The operator token of every test daemon; [`http`] sends it unless a test says otherwise.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+/// The operator token as the daemon takes it.
+pub fn operator_token() -> robocast::auth::Token {
+    robocast::auth::Token::new(OPERATOR_TOKEN).expect("a valid token")
+}
+
+/// Starts a daemon on 127.0.0.1:0 with the test sources at 640x360@30 (cheap on 2 cores)
+/// and [`OPERATOR_TOKEN`], after `adjust` has changed what the test needs.
 pub async fn start_daemon(adjust: impl FnOnce(&mut robocast::Config)) -> robocast::Running {
     init_logging();
     let mut config = robocast::Config {
@@ -29,6 +37,7 @@ pub async fn start_daemon(adjust: impl FnOnce(&mut robocast::Config)) -> robocas
         height: 360,
         fps: 30,
         bitrate_kbps: 1000,
+        operator_token: Some(operator_token()),
         ..Default::default()
     };
     adjust(&mut config);

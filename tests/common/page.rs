@@ -10,6 +10,12 @@ use super::browser::{Browser, Page};
 /// another test's would be the neighbour's fault: the page tests of a binary take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The robot page's address with the test daemons' operator token, as the link robocast
+/// logs on its first start gives it.
+pub fn operator_url(addr: std::net::SocketAddr) -> String {
+    format!("http://{addr}/#token={}", super::OPERATOR_TOKEN)
+}
+
 /// A daemon and its robot page in Chromium, holding the turn.
 pub struct OnPage {
     pub page: Page,
@@ -24,7 +30,7 @@ impl OnPage {
         let turn = ONE_AT_A_TIME.lock().await;
         let daemon = super::start_daemon(adjust).await;
         let browser = Browser::launch().await?;
-        let page = browser.new_page(&format!("http://{}/", daemon.local_addr())).await?;
+        let page = browser.new_page(&operator_url(daemon.local_addr())).await?;
         Ok(OnPage { page, browser, daemon, _turn: turn })
     }
 
@@ -39,7 +45,7 @@ impl OnPage {
         let browser = Browser::launch().await?;
         let page = browser.new_page("about:blank").await?;
         prepare(&page).await?;
-        let url = format!("http://{}/", daemon.local_addr());
+        let url = operator_url(daemon.local_addr());
         let navigated = page.call("Page.navigate", json!({ "url": url })).await?;
         if let Some(error) = navigated.get("errorText").and_then(Value::as_str) {
             bail!("loading {url} failed: {error}");

@@ -63,6 +63,9 @@ pub struct ViewerOptions {
     /// Data channels opened before the offer, like the page: `control` is unordered
     /// without retransmits, any other label ordered and reliable.
     pub channels: &'static [&'static str],
+    /// The `Authorization` the offer carries: `None` the test daemons' operator token,
+    /// `Some("")` none, else `Some("Bearer <token>")`.
+    pub authorization: Option<&'static str>,
 }
 
 /// What Chromium offers for its main H.264 payload type.
@@ -85,6 +88,7 @@ impl Default for ViewerOptions {
             h264_fmtp: BROWSER_H264,
             offer_vp8: true,
             channels: &[],
+            authorization: None,
         }
     }
 }
@@ -264,7 +268,7 @@ impl Viewer {
             Box::pin(async {})
         }));
         let offered_at = Instant::now();
-        let (answer, location, etag) = signal(addr, options.signalling, &sdp).await;
+        let (answer, location, etag) = signal(addr, &options, &sdp).await;
         let answer = RTCSessionDescription::answer(answer).expect("answer parses");
         pc.set_remote_description(answer).await.expect("answer accepted");
         Viewer { pc, received, location, etag, offered_at, channels, inbox }
@@ -321,14 +325,22 @@ impl Viewer {
 }
 
 /// Sends the offer the chosen way; returns the answer SDP, the session's location and ETag.
-async fn signal(addr: SocketAddr, signalling: Signalling, sdp: &str) -> (String, String, Option<String>) {
+async fn signal(addr: SocketAddr, options: &ViewerOptions, sdp: &str) -> (String, String, Option<String>) {
+    let signalling = options.signalling;
+    let post = async |path: &str, content_type: &str, body: &[u8]| {
+        let mut headers = vec![("Content-Type", content_type)];
+        if let Some(authorization) = options.authorization {
+            headers.push(("Authorization", authorization));
+        }
+        http::request_with(addr, "POST", path, &headers, body).await
+    };
     let response = match signalling {
         Signalling::Json => {
             let body = serde_json::json!({ "sdp": sdp, "type": "offer" }).to_string();
-            http::post(addr, "/api/connect", "application/json", body.as_bytes()).await
+            post("/api/connect", "application/json", body.as_bytes()).await
         }
-        Signalling::ConnectSdp => http::post(addr, "/api/connect", "application/sdp", sdp.as_bytes()).await,
-        Signalling::Whep => http::post(addr, "/whep", "application/sdp", sdp.as_bytes()).await,
+        Signalling::ConnectSdp => post("/api/connect", "application/sdp", sdp.as_bytes()).await,
+        Signalling::Whep => post("/whep", "application/sdp", sdp.as_bytes()).await,
     };
     if signalling == Signalling::Json {
         assert_eq!(response.status, 200, "{}", response.body);
