@@ -80,6 +80,11 @@ pub struct Config {
     /// The TURN server's shared secret (coturn's `static-auth-secret`): `turn:` servers
     /// without a password get credentials minted from it per session, valid 12 hours.
     pub turn_secret: Option<Token>,
+    /// Offers a minute from one address without the operator token (after a burst of
+    /// 20); more get `429`. 0 is no limit.
+    pub offers_per_minute: u32,
+    /// Sessions at once from one address without the operator token.
+    pub max_sessions_per_address: usize,
 }
 
 impl Default for Config {
@@ -110,6 +115,8 @@ impl Default for Config {
             request_timeout_ms: 10_000,
             tls: TlsSetting::Off,
             turn_secret: None,
+            offers_per_minute: 60,
+            max_sessions_per_address: 8,
         }
     }
 }
@@ -158,6 +165,8 @@ pub struct FileConfig {
     pub request_timeout_ms: Option<u64>,
     pub tls: Option<FileTls>,
     pub turn_secret: Option<String>,
+    pub offers_per_minute: Option<u32>,
+    pub max_sessions_per_address: Option<usize>,
 }
 
 /// `tls` in the file: `"auto"`, `"off"`, or `{ cert = "...", key = "..." }`.
@@ -272,6 +281,12 @@ pub struct Overrides {
     /// The TURN server's shared secret (coturn's static-auth-secret): short-lived TURN credentials per session [default: none]
     #[arg(long, env = "ROBOCAST_TURN_SECRET", hide_env_values = true, value_name = "SECRET", global = true)]
     pub turn_secret: Option<String>,
+    /// Offers a minute from one address without the operator token, after a burst of 20; 0 is no limit [default: 60]
+    #[arg(long, env = "ROBOCAST_OFFERS_PER_MINUTE", value_name = "N", global = true)]
+    pub offers_per_minute: Option<u32>,
+    /// Sessions at once from one address without the operator token [default: 8]
+    #[arg(long, env = "ROBOCAST_MAX_SESSIONS_PER_ADDRESS", value_name = "N", global = true)]
+    pub max_sessions_per_address: Option<usize>,
 }
 
 /// `on`/`off` (also true/false, yes/no, 1/0).
@@ -330,6 +345,8 @@ impl Config {
                 FileTls::Files(files) => TlsLayer::Files(&files.cert, &files.key),
             }),
             turn_secret: file.turn_secret.as_deref(),
+            offers_per_minute: file.offers_per_minute,
+            max_sessions_per_address: file.max_sessions_per_address,
         })
     }
 
@@ -359,6 +376,8 @@ impl Config {
             request_timeout_ms: o.request_timeout_ms,
             tls: o.tls.as_deref().map(TlsLayer::Mode),
             turn_secret: o.turn_secret.as_deref(),
+            offers_per_minute: o.offers_per_minute,
+            max_sessions_per_address: o.max_sessions_per_address,
         })
     }
 
@@ -413,6 +432,8 @@ impl Config {
         }
         set(&mut self.allowed_origins, layer.allowed_origins.map(<[String]>::to_vec));
         set(&mut self.request_timeout_ms, layer.request_timeout_ms);
+        set(&mut self.offers_per_minute, layer.offers_per_minute);
+        set(&mut self.max_sessions_per_address, layer.max_sessions_per_address);
         match layer.tls {
             Some(TlsLayer::Mode(mode)) => {
                 self.tls = TlsSetting::parse(mode).map_err(|problem| {
@@ -516,6 +537,13 @@ impl Config {
                 )
             })?;
         }
+        if self.max_sessions_per_address == 0 {
+            return Err(invalid(
+                "max_sessions_per_address",
+                "0 would refuse every viewer",
+                "use at least 1, e.g. 8 (a family behind one router shares an address)",
+            ));
+        }
         if self.max_viewers == 0 {
             return Err(invalid("max_viewers", "0 would refuse everyone", "use at least 1, e.g. 16"));
         }
@@ -583,6 +611,8 @@ struct Layer<'a> {
     request_timeout_ms: Option<u64>,
     tls: Option<TlsLayer<'a>>,
     turn_secret: Option<&'a str>,
+    offers_per_minute: Option<u32>,
+    max_sessions_per_address: Option<usize>,
 }
 
 enum TlsLayer<'a> {

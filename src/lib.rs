@@ -151,7 +151,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;
     let addr = listener.local_addr()?;
-    let sessions = sessions::Sessions::start(config.max_viewers);
+    let sessions = sessions::Sessions::start(config.max_viewers, config.max_sessions_per_address);
     tokio::spawn(notify::run(hub.clone(), sessions.clone(), control.clone(), cancel.child_token()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let page = format!("{scheme}://{}/", display_addr(addr));
@@ -178,6 +178,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let tokens = Arc::new(auth::Tokens::new(config.viewer_token.clone(), operator));
     let state = http::AppState {
         tokens: Arc::clone(&tokens),
+        offer_limit: Arc::new(http::limits::OfferLimit::new(config.offers_per_minute)),
         sessions,
         control,
         config: Arc::new(config),

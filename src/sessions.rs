@@ -4,6 +4,7 @@
 //! forgets each session when its peer ends.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,16 +83,33 @@ pub struct SessionInfo {
 struct Entry {
     role: Role,
     access: Access,
+    /// The client's address, for the per-address cap.
+    client: Option<IpAddr>,
     created: u64,
     peer: Option<PeerHandle>,
 }
 
 enum Request {
-    Reserve { role: Role, access: Access, reply: oneshot::Sender<Result<SessionId, Refused>> },
-    Attach { id: SessionId, peer: PeerHandle },
-    Remove { id: SessionId },
-    Get { id: SessionId, reply: oneshot::Sender<Option<(PeerHandle, Access)>> },
-    List { reply: oneshot::Sender<Vec<SessionInfo>> },
+    Reserve {
+        role: Role,
+        access: Access,
+        client: Option<IpAddr>,
+        reply: oneshot::Sender<Result<SessionId, Refused>>,
+    },
+    Attach {
+        id: SessionId,
+        peer: PeerHandle,
+    },
+    Remove {
+        id: SessionId,
+    },
+    Get {
+        id: SessionId,
+        reply: oneshot::Sender<Option<(PeerHandle, Access)>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<SessionInfo>>,
+    },
 }
 
 /// Slots beyond `max_viewers` that only operators' sessions may take.
@@ -106,6 +124,8 @@ pub enum Refused {
     Random(String),
     #[error("robocast is shutting down")]
     Stopped,
+    #[error("{address} has {max} sessions already")]
+    PerAddress { address: IpAddr, max: usize },
 }
 
 /// A handle to the registry task. Cheap to clone.
@@ -148,18 +168,25 @@ impl Drop for Reservation {
 }
 
 impl Sessions {
-    /// Starts the registry task with room for `max` sessions.
-    pub fn start(max: usize) -> Sessions {
+    /// Starts the registry task with room for `max` sessions, `per_address` of them from
+    /// one address (operators excepted).
+    pub fn start(max: usize, per_address: usize) -> Sessions {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(own(rx, max));
+        tokio::spawn(own(rx, max, per_address));
         Sessions { tx }
     }
 
-    /// Reserves a slot for a session opened with `access`: viewers get `max` slots, and
-    /// operators [`OPERATOR_RESERVE`] more, so a crowd of viewers never locks them out.
-    pub async fn reserve(&self, role: Role, access: Access) -> Result<Reservation, Refused> {
+    /// Reserves a slot for a session opened with `access` from `client`: viewers get
+    /// `max` slots, at most `per_address` from one address, and operators
+    /// [`OPERATOR_RESERVE`] more, so a crowd of viewers never locks them out.
+    pub async fn reserve(
+        &self,
+        role: Role,
+        access: Access,
+        client: Option<IpAddr>,
+    ) -> Result<Reservation, Refused> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::Reserve { role, access, reply }).map_err(|_| Refused::Stopped)?;
+        self.tx.send(Request::Reserve { role, access, client, reply }).map_err(|_| Refused::Stopped)?;
         let id = rx.await.map_err(|_| Refused::Stopped)??;
         Ok(Reservation { id, sessions: self.clone(), attached: false })
     }
@@ -180,24 +207,34 @@ impl Sessions {
     }
 }
 
-async fn own(mut rx: mpsc::UnboundedReceiver<Request>, max: usize) {
+async fn own(mut rx: mpsc::UnboundedReceiver<Request>, max: usize, per_address: usize) {
     let mut sessions: HashMap<SessionId, Entry> = HashMap::new();
     while let Some(request) = rx.recv().await {
         match request {
-            Request::Reserve { role, access, reply } => {
+            Request::Reserve { role, access, client, reply } => {
                 let limit = match access {
                     Access::Viewer => max,
                     Access::Operator => max + OPERATOR_RESERVE,
                 };
+                let from_client = |address: IpAddr| {
+                    sessions
+                        .values()
+                        .filter(|e| e.access == Access::Viewer && e.client == Some(address))
+                        .count()
+                };
                 let id = if sessions.len() >= limit {
                     Err(Refused::Full { max })
+                } else if let Some(address) =
+                    client.filter(|a| access == Access::Viewer && from_client(*a) >= per_address)
+                {
+                    Err(Refused::PerAddress { address, max: per_address })
                 } else {
                     SessionId::random().map_err(|e| Refused::Random(e.to_string()))
                 };
                 if let Ok(id) = &id {
                     let created =
                         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                    sessions.insert(id.clone(), Entry { role, access, created, peer: None });
+                    sessions.insert(id.clone(), Entry { role, access, client, created, peer: None });
                 }
                 let _ = reply.send(id);
             }

@@ -101,3 +101,63 @@ async fn stalled_requests_are_closed_and_never_stop_health_or_a_new_viewer() {
     assert!(took < Duration::from_secs(4), "shutdown with 50 stalled clients took {took:?}");
     drop(again);
 }
+
+async fn offer_as(addr: SocketAddr, authorization: &str, sdp: &[u8]) -> http::Response {
+    let headers = [("Content-Type", "application/sdp"), ("Authorization", authorization)];
+    http::request_with(addr, "POST", "/whep", &headers, sdp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_from_one_address_come_at_a_bounded_rate_but_the_operators() {
+    let daemon = common::start_daemon(|c| (c.video, c.audio) = ("none".into(), "test".into())).await;
+    let addr = daemon.local_addr();
+    // A burst of 20 is taken (each answered on its merits: this SDP is no offer).
+    for n in 0..robocast::http::limits::BURST as usize {
+        assert_eq!(offer_as(addr, "", b"v=0").await.status, 400, "offer {n} of the burst");
+    }
+    let limited = offer_as(addr, "", b"v=0").await;
+    assert_eq!(limited.status, 429, "{limited:?}");
+    assert_eq!(limited.header("retry-after"), Some("1"), "60 a minute: one a second");
+    assert!(limited.json()["error"].as_str().unwrap_or_default().contains("too many offers from 127.0.0.1"));
+    // The operator is not held back, and nothing else is.
+    let operator = format!("Bearer {}", common::OPERATOR_TOKEN);
+    assert_eq!(offer_as(addr, &operator, b"v=0").await.status, 400);
+    assert_eq!(http::get(addr, "/healthz").await.status, 200);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_from_one_address_are_capped_but_the_operators() {
+    let daemon = common::start_daemon(|c| {
+        (c.video, c.audio) = ("none".into(), "test".into());
+        c.max_sessions_per_address = 2;
+    })
+    .await;
+    let addr = daemon.local_addr();
+    let anonymous = || ViewerOptions { authorization: Some(""), ..ViewerOptions::undecoded() };
+    let first = Viewer::connect(addr, anonymous()).await;
+    let _second = Viewer::connect(addr, anonymous()).await;
+    let (_pc, sdp) = common::viewer::offer(&ViewerOptions::undecoded()).await;
+    let third = offer_as(addr, "", sdp.as_bytes()).await;
+    assert_eq!(third.status, 429, "{third:?}");
+    assert!(
+        third.json()["error"].as_str().unwrap_or_default().contains("has 2 sessions already"),
+        "{third:?}"
+    );
+    let operator = format!("Bearer {}", common::OPERATOR_TOKEN);
+    assert_eq!(offer_as(addr, &operator, sdp.as_bytes()).await.status, 201, "the operator is not capped");
+    // A viewer that leaves gives its place back.
+    let ended = http::request_with(addr, "DELETE", &first.location, &[("Authorization", "")], b"").await;
+    assert_eq!(ended.status, 200, "{ended:?}");
+    let (_pc, sdp) = common::viewer::offer(&ViewerOptions::undecoded()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = offer_as(addr, "", sdp.as_bytes()).await;
+        if again.status == 201 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the freed place never came back: {again:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.shutdown().await;
+}

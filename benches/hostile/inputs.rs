@@ -125,7 +125,7 @@ impl Rng {
     }
 
     pub(crate) fn hex_id(&mut self) -> String {
-        format!("{:016x}", self.next())
+        format!("{:016x}{:016x}", self.next(), self.next())
     }
 }
 

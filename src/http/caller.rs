@@ -22,6 +22,20 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The client's address (`None` for a request that did not come through the server, as
+/// in a test that calls the router directly).
+#[derive(Clone, Copy, Debug)]
+pub struct Client(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Client, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Client(peer.map(|c| c.0.ip())))
+    }
+}
+
 impl Caller {
     /// `403` unless the role may do `action`.
     pub fn may(self, action: Action) -> Result<(), ApiError> {

@@ -19,6 +19,10 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("the request body did not arrive within {} ms", .0.as_millis())]
     Timeout(std::time::Duration),
+    /// Too many offers or sessions from one address: `429`, with `Retry-After` when a
+    /// wait helps.
+    #[error("{0}")]
+    TooMany(String, Option<std::time::Duration>, &'static str),
     #[error("no such session `{0}`")]
     NotFound(String),
     #[error("{method} is not allowed on {path}")]
@@ -94,6 +98,7 @@ impl ApiError {
                 StatusCode::REQUEST_TIMEOUT,
                 "send the whole request at once (request_timeout_ms sets how long robocast waits)".into(),
             ),
+            ApiError::TooMany(_, _, hint) => (StatusCode::TOO_MANY_REQUESTS, (*hint).into()),
             ApiError::NotFound(_) => (
                 StatusCode::NOT_FOUND,
                 "the session ended or never existed; GET /api/sessions lists them".into(),
@@ -162,6 +167,12 @@ impl IntoResponse for ApiError {
             body[seat.as_str()] = json!(holder);
         }
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooMany(_, Some(wait), _) = &self {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds.max(1)));
+        }
         if let ApiError::Unauthorized(denied) = &self {
             // RFC 6750 §3: what the client should send, and why this one failed.
             let challenge = match denied {

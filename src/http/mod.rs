@@ -7,6 +7,7 @@ mod api;
 mod assets;
 mod caller;
 pub mod error;
+pub mod limits;
 mod offer;
 mod serve;
 pub mod tls;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The tokens requests are checked against.
     pub tokens: Arc<crate::auth::Tokens>,
+    /// Offers per minute from one address.
+    pub offer_limit: Arc<limits::OfferLimit>,
     pub engine: Arc<Engine>,
     pub hub: MediaHub,
     pub sessions: Sessions,

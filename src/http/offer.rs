@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::caller::Caller;
+use super::caller::{Caller, Client};
 use super::{AppState, MAX_BODY};
 use crate::auth::{Access, Action};
 use crate::control::SeatKind;
@@ -72,17 +72,40 @@ struct Opened {
     etag: String,
 }
 
-/// Reserves a slot, answers the offer and registers the session, opened with `access`.
-async fn open_session(app: &AppState, sdp: String, role: Role, access: Access) -> Result<Opened, ApiError> {
+/// Reserves a slot, answers the offer and registers the session, opened with `access`
+/// from `client`.
+async fn open_session(
+    app: &AppState,
+    sdp: String,
+    role: Role,
+    access: Access,
+    client: Client,
+) -> Result<Opened, ApiError> {
+    // Offers from one address come at a bounded rate, but for the operator's.
+    if let (Access::Viewer, Some(address)) = (access, client.0) {
+        app.offer_limit.take(address, std::time::Instant::now()).map_err(|wait| {
+            ApiError::TooMany(
+                format!("too many offers from {address}"),
+                Some(wait),
+                "wait as long as Retry-After says; robocast takes a burst of 20 offers, then offers_per_minute",
+            )
+        })?;
+    }
     // A bad offer is a 400 even when every slot is taken.
     let offer = rtc::offer::Offer::parse(sdp, &sendable(app))?;
-    let reservation = app.sessions.reserve(role, access).await.map_err(|refused| match refused {
-        Refused::Full { .. } => ApiError::Unavailable(
-            refused.to_string(),
-            "try again later, or raise max_viewers in the configuration",
-        ),
-        Refused::Random(_) | Refused::Stopped => ApiError::Internal(refused.to_string()),
-    })?;
+    let reservation =
+        app.sessions.reserve(role, access, client.0).await.map_err(|refused| match refused {
+            Refused::Full { .. } => ApiError::Unavailable(
+                refused.to_string(),
+                "try again later, or raise max_viewers in the configuration",
+            ),
+            Refused::PerAddress { .. } => ApiError::TooMany(
+                refused.to_string(),
+                None,
+                "end a session first (DELETE its Location), or raise max_sessions_per_address",
+            ),
+            Refused::Random(_) | Refused::Stopped => ApiError::Internal(refused.to_string()),
+        })?;
     let id = reservation.id().clone();
     // WHIP pushes media to the speaker and display: one talker at a time, decided now.
     if role == Role::Talker {
@@ -181,13 +204,14 @@ pub fn read_connect_body(content_type: &str, body: &[u8]) -> Result<(String, boo
 /// `POST /api/connect`: JSON in, JSON out; SDP in, `201` SDP out with `Location`.
 pub async fn connect(
     State(app): State<AppState>,
+    client: Client,
     Caller(access): Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let raw = body(raw)?;
     let (sdp, as_json) = read_connect_body(&content_type(&headers), &raw)?;
-    let opened = open_session(&app, sdp, Role::Full, access).await?;
+    let opened = open_session(&app, sdp, Role::Full, access, client).await?;
     if !as_json {
         return Ok(sdp_created(format!("/api/sessions/{}", opened.id), opened));
     }
@@ -198,6 +222,7 @@ pub async fn connect(
 /// `POST /whep`: a view-only session (draft-ietf-wish-whep).
 pub async fn whep(
     State(app): State<AppState>,
+    client: Client,
     Caller(access): Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -206,13 +231,14 @@ pub async fn whep(
     if kind != SDP {
         return Err(ApiError::UnsupportedMediaType(kind, SDP));
     }
-    let opened = open_session(&app, utf8(&body(raw)?)?, Role::Viewer, access).await?;
+    let opened = open_session(&app, utf8(&body(raw)?)?, Role::Viewer, access, client).await?;
     Ok(sdp_created(format!("/whep/{}", opened.id), opened))
 }
 
 /// `POST /whip`: media pushed to the robot's speaker and display (RFC 9725).
 pub async fn whip(
     State(app): State<AppState>,
+    client: Client,
     caller: Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -237,7 +263,7 @@ pub async fn whip(
             "send Opus audio or H.264/VP8 video on sendonly sections (a WHIP client does)",
         ));
     }
-    let opened = open_session(&app, sdp, Role::Talker, caller.0).await?;
+    let opened = open_session(&app, sdp, Role::Talker, caller.0, client).await?;
     Ok(sdp_created(format!("/whip/{}", opened.id), opened))
 }
 

@@ -73,6 +73,11 @@ pub struct Page {
 impl Browser {
     /// Starts Chromium and connects to its DevTools endpoint.
     pub async fn launch() -> Result<Browser> {
+        Browser::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with flags of the test's own (e.g. a certificate to trust).
+    pub async fn launch_with(extra: &[String]) -> Result<Browser> {
         let exe = std::env::var_os("ROBOCAST_CHROMIUM")
             .map_or_else(|| PathBuf::from(DEFAULT_CHROMIUM), PathBuf::from);
         if !exe.exists() {
@@ -85,6 +90,7 @@ impl Browser {
         let profile = ProfileDir::create()?;
         let mut child = Command::new(&exe)
             .args(FLAGS)
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.0.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
