@@ -15,9 +15,10 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 # systemd-analyze for the unit, shellcheck for the scripts, and Node.js and pip for the
 # browser clients robocast did not write (tests/clients/setup.sh), and PulseAudio with
 # ALSA's plugin: a sound card for the speaker test where there is none (tests/speaker_cpal.rs),
-# and Xvfb: a desktop for the display test (tests/display_window.rs).
+# and Xvfb: a desktop for the display test (tests/display_window.rs), and coturn: a real
+# TURN server for the minted credentials (tests/turn_relay.rs).
 TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip \
-	pulseaudio pulseaudio-utils libasound2-plugins xvfb
+	pulseaudio pulseaudio-utils libasound2-plugins xvfb coturn
 # Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
 BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
 

@@ -94,8 +94,15 @@ fn complete(raw: &[u8]) -> bool {
     header(head, "content-length").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| body.len() >= n)
 }
 
+/// The benchmark's own requests (the session list, ending its viewers) carry the
+/// operator's token; the hostile load does not.
+pub(crate) fn as_operator(method: &str, path: &str) -> Vec<u8> {
+    let bearer = format!("Bearer {}", crate::common::OPERATOR_TOKEN);
+    inputs::request(method, path, &[("Authorization", &bearer)], b"")
+}
+
 pub(crate) async fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value> {
-    let (outcome, raw) = exchange(addr, &inputs::request("GET", path, &[], b""), false).await;
+    let (outcome, raw) = exchange(addr, &as_operator("GET", path), false).await;
     let (_, body) = head_and_body(&raw).with_context(|| format!("GET {path}: {outcome}"))?;
     serde_json::from_slice(body).with_context(|| format!("GET {path}: the body is not JSON"))
 }
@@ -143,6 +150,10 @@ impl Daemon {
             .args(["--video", "test", "--audio", "test", "--size", "640x360", "--fps", "30"])
             .args(["--listen", &listen, "--max-viewers", "16"])
             .args(["--operator-token", crate::common::OPERATOR_TOKEN])
+            // The worst case: every hostile request reaches the code that parses it. With
+            // the default per-address limits most offers would bounce off a 429 after the
+            // first 20 (tests/limits.rs checks those limits).
+            .args(["--offers-per-minute", "0", "--max-sessions-per-address", "16"])
             .env("ROBOCAST_LOG", log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

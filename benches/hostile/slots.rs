@@ -10,7 +10,6 @@ use anyhow::{Result, anyhow, bail};
 
 use super::common::viewer::{Received, Viewer, ViewerOptions};
 use super::daemon::{Outcome, exchange, id_of, session_ids};
-use super::inputs;
 
 #[derive(Default)]
 pub(crate) struct SlotStats {
@@ -107,7 +106,7 @@ pub(crate) async fn cycles(addr: SocketAddr, n: usize, deadline: Duration) -> Sl
         let id = id_of(&viewer.location);
         let deleted = Instant::now();
         let (outcome, _) =
-            exchange(addr, &inputs::request("DELETE", &viewer.location, &[], b""), false).await;
+            exchange(addr, &super::daemon::as_operator("DELETE", &viewer.location), false).await;
         viewer.close().await;
         if outcome != Outcome::Status(200) {
             stats.error(format!("DELETE got {outcome}"));

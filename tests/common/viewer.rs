@@ -451,6 +451,15 @@ impl Drop for Decoder {
 /// A webrtc-rs peer with `codecs` (MIME type, payload type, fmtp, kind), the default
 /// interceptors, and ICE on loopback only: the tests' stand-in for a browser.
 pub async fn loopback_peer(codecs: &[(&str, u8, &str, RTPCodecType)]) -> Arc<RTCPeerConnection> {
+    loopback_peer_with(codecs, RTCConfiguration::default()).await
+}
+
+/// [`loopback_peer`] with a configuration of the test's own (ICE servers, a relay-only
+/// policy).
+pub async fn loopback_peer_with(
+    codecs: &[(&str, u8, &str, RTPCodecType)],
+    configuration: RTCConfiguration,
+) -> Arc<RTCPeerConnection> {
     let mut media = MediaEngine::default();
     for &(mime, payload_type, fmtp, kind) in codecs {
         let capability = RTCRtpCodecCapability {
@@ -475,5 +484,5 @@ pub async fn loopback_peer(codecs: &[(&str, u8, &str, RTPCodecType)]) -> Arc<RTC
         .with_interceptor_registry(registry)
         .with_setting_engine(settings)
         .build();
-    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("peer connection"))
+    Arc::new(api.new_peer_connection(configuration).await.expect("peer connection"))
 }
