@@ -372,6 +372,20 @@ impl Hub {
         self.notify_sessions(STATE, line(&event));
     }
 
+    /// Whether session `id` should hear why its message was refused: at most once per
+    /// [`REFUSAL_EVERY`], so a page that keeps sending is not flooded with notices (the
+    /// others are only counted). `false` for an unknown session.
+    fn refusal_due(&mut self, id: &SessionId) -> bool {
+        let Some(session) = self.sessions.get_mut(id) else { return false };
+        let now = Instant::now();
+        if session.last_refusal.is_some_and(|t| now.duration_since(t) < REFUSAL_EVERY) {
+            self.counts.refused_from_browsers += 1;
+            return false;
+        }
+        session.last_refusal = Some(now);
+        true
+    }
+
     fn route_browser(&mut self, id: SessionId, label: String, payload: Payload, at: Instant) {
         let refuse = |hub: &mut Hub, error: String, hint: &str| {
             hub.counts.refused_from_browsers += 1;
@@ -384,13 +398,9 @@ impl Hub {
         };
         let access = self.sessions.get(&id).map_or(Access::Viewer, |s| s.access);
         if !auth::allows(access, Action::Message) {
-            let Some(session) = self.sessions.get_mut(&id) else { return };
-            let now = Instant::now();
-            if session.last_refusal.is_some_and(|t| now.duration_since(t) < REFUSAL_EVERY) {
-                self.counts.refused_from_browsers += 1;
+            if !self.refusal_due(&id) {
                 return;
             }
-            session.last_refusal = Some(now);
             let error = "this session only watches: sending to the robot needs the operator token".to_owned();
             return refuse(
                 self,
@@ -400,13 +410,9 @@ impl Hub {
         }
         if label == CONTROL {
             if !self.driver.is_held_by(&id) {
-                let Some(session) = self.sessions.get_mut(&id) else { return };
-                let now = Instant::now();
-                if session.last_refusal.is_some_and(|t| now.duration_since(t) < REFUSAL_EVERY) {
-                    self.counts.refused_from_browsers += 1;
+                if !self.refusal_due(&id) {
                     return;
                 }
-                session.last_refusal = Some(now);
                 let hint = format!("take the seat first: POST /api/sessions/{id}/driver");
                 return refuse(self, "you do not drive: control commands are not forwarded".into(), &hint);
             }
