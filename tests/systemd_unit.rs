@@ -3,9 +3,10 @@
 
 use std::process::Command;
 
-/// `systemd-analyze security` exposure (0 best, 10 worst) the unit must stay within;
+/// `systemd-analyze security` exposure (0 best, 10 worst) the unit must stay within (1.9
+/// with the state directory for the token and the certificate in use);
 /// README records the current score.
-const MAX_EXPOSURE: f64 = 2.0;
+const MAX_EXPOSURE: f64 = 1.9;
 
 fn unit_with_built_binary(dir: &std::path::Path) -> std::path::PathBuf {
     let unit = include_str!("../systemd/robocast.service")
