@@ -130,6 +130,11 @@ pub fn read_browser_message(payload: Payload) -> Result<BrowserMessage, (String,
     };
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| (format!("the message is not JSON: {e}"), "send JSON.stringify(obj)"))?;
+    if super::has_private_key(text.as_bytes()) {
+        let error =
+            format!("the message uses the key `{}`, which robocast cannot carry", super::RAW_VALUE_KEY);
+        return Err((error, "rename that key"));
+    }
     let data = embeddable(&text, &value);
     Ok(BrowserMessage { value, data })
 }

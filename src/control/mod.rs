@@ -226,3 +226,83 @@ impl Member {
         self.send(Command::Leave { id: self.id.clone(), reason: reason.into() }).await;
     }
 }
+
+/// The key serde_json keeps for its `RawValue`. axum builds serde_json with `raw_value`,
+/// and then an object whose first key is this one is read as the JSON text in its value:
+/// a browser's `{"$serde_json::private::RawValue":"{\"type\":\"hidden\"}"}` was
+/// `{"type":"hidden"}` to robocast while the programs got the text as sent, and a
+/// program's `data` reached the browsers changed. No client writes it: such JSON is
+/// refused, at `/api/connect` too. Found by fuzzing (targets `socket_line`, `channel_message`).
+pub(crate) const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
+/// Whether JSON `text` has an object key serde_json takes for its own (escaped or not).
+pub(crate) fn has_private_key(text: &[u8]) -> bool {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    /// Walks a JSON value; fails on the private key.
+    struct Plain;
+
+    impl<'de> Deserialize<'de> for Plain {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Plain, D::Error> {
+            deserializer.deserialize_any(Plain)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Plain {
+        type Value = Plain;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_unit<E>(self) -> Result<Plain, E> {
+            Ok(Plain)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Plain, A::Error> {
+            while seq.next_element::<Plain>()?.is_some() {}
+            Ok(Plain)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Plain, A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == RAW_VALUE_KEY {
+                    return Err(de::Error::custom("private key"));
+                }
+                map.next_value::<Plain>()?;
+            }
+            Ok(Plain)
+        }
+    }
+
+    serde_json::from_slice::<Plain>(text).is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_json_s_private_key_is_refused_however_written() {
+        let hidden = r#"{"$serde_json::private::RawValue":"{\"type\":\"hidden\"}"}"#;
+        let escaped = r#"[{"\u0024serde_json::private::RawValue":"1"}]"#;
+        for text in [hidden, escaped] {
+            assert!(has_private_key(text.as_bytes()), "{text}");
+            let (error, _) = read_browser_message(Payload::Text(text.into())).expect_err("refused");
+            assert!(error.contains("cannot carry"), "{error}");
+        }
+        assert!(!has_private_key(br#"{"type":"hidden","RawValue":{"x":[1,"$serde_json"]}}"#));
+    }
+}

@@ -123,6 +123,14 @@ struct Line {
 /// `socket_line`).
 pub fn read_line(text: &str) -> Result<(Option<SessionId>, String, String), String> {
     let line: Line = serde_json::from_str(text).map_err(|e| format!("not a message: {e}"))?;
+    // serde reads a struct from an array too (`["<id>","state",1]`): a line is an object.
+    // Found by fuzzing (target `socket_line`).
+    if !text.trim_start().starts_with('{') {
+        return Err("not a message: a line is one JSON object, not an array".into());
+    }
+    if super::has_private_key(text.as_bytes()) {
+        return Err(format!("not a message: the key `{}` cannot be carried", super::RAW_VALUE_KEY));
+    }
     let to = match line.to.as_deref() {
         None | Some("all") => None,
         Some(id) => {
@@ -276,6 +284,9 @@ mod tests {
         assert!(read_line(r#"{"to":"bob","data":1}"#).expect_err("refused").contains("`to` is `bob`"));
         assert!(read_line(r#"{"channel":"state"}"#).expect_err("refused").contains("missing field `data`"));
         assert!(read_line(r#"{"data":1,"extra":2}"#).expect_err("refused").contains("unknown field"));
+        assert!(read_line(r#"["all","state",1]"#).expect_err("refused").contains("not an array"));
+        let private = r#"{"data":{"a":1,"$serde_json::private::RawValue":2}}"#;
+        assert!(read_line(private).expect_err("refused").contains("cannot be carried"));
         let big = format!(r#"{{"data":"{}"}}"#, "x".repeat(MAX_MESSAGE));
         assert!(read_line(&big).expect_err("refused").contains("over the"));
     }

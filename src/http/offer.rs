@@ -186,12 +186,23 @@ pub fn read_connect_body(content_type: &str, body: &[u8]) -> Result<(String, boo
     if format == SDP {
         return Ok((utf8(body)?, false));
     }
-    let offer: Description = serde_json::from_slice(body).map_err(|e| {
+    // Read as a whole object first: serde_json skips the fields a struct ignores without
+    // checking them (invalid UTF-8 or a lone surrogate inside an unknown field passed),
+    // and serde reads a struct from an array too (`["v=0...","offer"]`); neither is an
+    // offer. Found by fuzzing (targets `connect_body`, `socket_line`).
+    let object = serde_json::from_slice::<serde_json::Map<String, Value>>(body);
+    let offer = object.and_then(|object| Description::deserialize(Value::Object(object))).map_err(|e| {
         ApiError::bad_request(
             format!("the body is not an offer: {e}"),
             r#"send {"sdp": "<offer SDP>", "type": "offer"}, e.g. JSON.stringify(pc.localDescription)"#,
         )
     })?;
+    if crate::control::has_private_key(body) {
+        return Err(ApiError::bad_request(
+            format!("the body uses the key `{}`, which robocast cannot read", crate::control::RAW_VALUE_KEY),
+            r#"send {"sdp": "<offer SDP>", "type": "offer"}"#,
+        ));
+    }
     if offer.kind != "offer" {
         return Err(ApiError::bad_request(
             format!("`type` is `{}`, robocast answers only offers", offer.kind),
