@@ -44,6 +44,36 @@ async fn whep_viewer_receives_decoded_h264_and_opus() {
         http::request(addr, "PATCH", &viewer.location, Some("application/sdp"), trickle.as_bytes()).await;
     assert_eq!(wrong.status, 415, "{}", wrong.body);
 
+    // A session takes at most 64 trickled candidates over all its PATCHes (one is in).
+    let candidates = |ports: std::ops::Range<u16>| {
+        ports
+            .map(|p| format!("a=candidate:{p} 1 udp 2130706431 127.0.0.1 {p} typ host\r\n"))
+            .collect::<String>()
+    };
+    let rest = format!("a=mid:0\r\n{}", candidates(10..73));
+    let patched = http::request(
+        addr,
+        "PATCH",
+        &viewer.location,
+        Some("application/trickle-ice-sdpfrag"),
+        rest.as_bytes(),
+    )
+    .await;
+    assert_eq!(patched.status, 204, "63 more make 64: {}", patched.body);
+    let over = format!("a=mid:0\r\n{}", candidates(73..74));
+    let refused = http::request(
+        addr,
+        "PATCH",
+        &viewer.location,
+        Some("application/trickle-ice-sdpfrag"),
+        over.as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("more than 64 trickled ICE candidates"), "{}", refused.body);
+    let fps = viewer.measure_fps(Duration::from_secs(1)).await;
+    assert!(fps >= 20.0, "the session streams on after the refusal: {fps:.1} frames/s");
+
     let deleted = http::request(addr, "DELETE", &viewer.location, None, b"").await;
     assert_eq!(deleted.status, 200);
     let mut listed = 1;

@@ -2,7 +2,7 @@
 //! DTLS are up, and ending it when the link fails, the client leaves or robocast stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -79,6 +79,8 @@ pub struct PeerHandle {
     /// trickled candidates.
     mids: Arc<Vec<String>>,
     ice_ufrag: Option<Arc<str>>,
+    /// Candidates trickled so far (at most [`trickle::MAX_CANDIDATES`]).
+    trickled: Arc<AtomicUsize>,
     /// The WHIP/WHEP entity tag of the session's ICE state (robocast's ICE username
     /// fragment, quoted); a PATCH with another `If-Match` gets 412.
     pub etag: Arc<str>,
@@ -130,6 +132,11 @@ impl PeerHandle {
     pub async fn add_trickle(&self, fragment: &str) -> Result<usize, RtcError> {
         let candidates = trickle::parse(fragment, &self.mids, self.ice_ufrag.as_deref())?;
         let added = candidates.len();
+        let before = self.trickled.fetch_add(added, Ordering::Relaxed);
+        if before + added > trickle::MAX_CANDIDATES {
+            self.trickled.fetch_sub(added, Ordering::Relaxed);
+            return Err(trickle::too_many());
+        }
         for candidate in candidates {
             let init = RTCIceCandidateInit {
                 candidate: candidate.candidate,
@@ -243,6 +250,7 @@ pub async fn answer(
         video_codec: tracks.iter().map(|t| t.feed.codec()).find(|&c| c != Codec::Opus),
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
+        trickled: Arc::default(),
         etag: Arc::from(etag(&answer)),
         talk: talk.clone(),
     };

@@ -13,6 +13,11 @@ pub struct Candidate {
     pub mline_index: u16,
 }
 
+/// The most candidates one session may trickle, over all its `PATCH`es. A browser gathers
+/// a few per network interface (host, server-reflexive, relay; UDP and TCP); without a
+/// bound a 64 KiB body holds ~1,500, each of which webrtc-rs would check connectivity to.
+pub const MAX_CANDIDATES: usize = 64;
+
 /// Reads a fragment against the offer's media sections (`mids`, in order) and ICE
 /// username fragment. Candidates before any `a=mid` belong to the first section.
 pub fn parse(fragment: &str, mids: &[String], ufrag: Option<&str>) -> Result<Vec<Candidate>, RtcError> {
@@ -32,6 +37,9 @@ pub fn parse(fragment: &str, mids: &[String], ufrag: Option<&str>) -> Result<Vec
                 hint: format!("use a mid of the offer: {}", mids.join(", ")),
             })?;
         } else if let Some(candidate) = line.strip_prefix("a=").filter(|l| l.starts_with("candidate:")) {
+            if candidates.len() == MAX_CANDIDATES {
+                return Err(too_many());
+            }
             candidates.push(Candidate {
                 candidate: candidate.to_owned(),
                 mid: mids.get(section).cloned().unwrap_or_default(),
@@ -40,6 +48,14 @@ pub fn parse(fragment: &str, mids: &[String], ufrag: Option<&str>) -> Result<Vec
         }
     }
     Ok(candidates)
+}
+
+/// The refusal of candidates beyond [`MAX_CANDIDATES`].
+pub fn too_many() -> RtcError {
+    RtcError::BadOffer {
+        problem: format!("more than {MAX_CANDIDATES} trickled ICE candidates for one session"),
+        hint: "send the candidates the browser gathered, not more; a new session starts afresh".into(),
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +84,14 @@ mod tests {
         let unknown = parse("a=mid:9\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host", &mids(), None);
         let err = unknown.expect_err("unknown mid").to_string();
         assert!(err.contains("a=mid:9") && err.contains("does not have"), "{err}");
+    }
+
+    #[test]
+    fn a_fragment_holds_at_most_max_candidates() {
+        let line = "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n";
+        let full = line.repeat(MAX_CANDIDATES);
+        assert_eq!(parse(&full, &mids(), None).expect("at the bound").len(), MAX_CANDIDATES);
+        let over = parse(&(full + line), &mids(), None).expect_err("over the bound").to_string();
+        assert!(over.contains("more than 64 trickled ICE candidates"), "{over}");
     }
 }
