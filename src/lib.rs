@@ -44,6 +44,7 @@
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod congestion;
 pub mod control;
 pub mod http;
 pub mod logging;

@@ -1,0 +1,149 @@
+//! The loss-based half of the estimator (draft-ietf-rmcat-gcc, section 6): under 2 % loss
+//! the rate may grow (8 % a second in libwebrtc, 15 % here: robocast does not probe with
+//! padding, so this growth is how it finds a link that recovered), over 10 % it is cut by
+//! half the loss, in between it holds. It catches what the delay-based half cannot see: a shallow queue (a token bucket
+//! with a small burst) that drops instead of delaying, and loss reported by clients that
+//! send only receiver reports.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+const LOW_LOSS: f64 = 0.02;
+const HIGH_LOSS: f64 = 0.10;
+/// Growth per second under low loss.
+const GROWTH: f64 = 1.15;
+/// Loss is judged over at least this many packets.
+const MIN_PACKETS: u32 = 20;
+/// The growth under low loss starts from the lowest rate of the last second, so a rate
+/// the path has not carried yet does not compound.
+const HISTORY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct LossControl {
+    bitrate: f64,
+    bounds: (f64, f64),
+    /// Packets sent and lost since the loss was last judged.
+    counted: (u32, u32),
+    /// The last judged loss fraction.
+    loss: f64,
+    last_increase: Option<Duration>,
+    last_cut: Option<Duration>,
+    history: VecDeque<(Duration, f64)>,
+}
+
+impl LossControl {
+    pub fn new(start: f64, bounds: (f64, f64)) -> Self {
+        LossControl {
+            bitrate: start.clamp(bounds.0, bounds.1),
+            bounds,
+            counted: (0, 0),
+            loss: 0.0,
+            last_increase: None,
+            last_cut: None,
+            history: VecDeque::new(),
+        }
+    }
+
+    pub fn bitrate(&self) -> f64 {
+        self.bitrate
+    }
+
+    /// The loss fraction last judged.
+    pub fn loss(&self) -> f64 {
+        self.loss
+    }
+
+    /// Counts packets from transport-wide feedback; judges once enough are counted.
+    /// `cap` is what the other limits allow (the delay-based rate, the receiver's REMB).
+    pub fn on_packets(&mut self, now: Duration, sent: u32, lost: u32, rtt: Duration, cap: f64) -> f64 {
+        self.counted = (self.counted.0 + sent, self.counted.1 + lost);
+        if self.counted.0 >= MIN_PACKETS {
+            let (sent, lost) = std::mem::take(&mut self.counted);
+            self.judge(now, f64::from(lost) / f64::from(sent), rtt);
+        }
+        self.cap(now, cap)
+    }
+
+    /// A loss fraction from a receiver report (clients without transport-wide feedback).
+    pub fn on_report(&mut self, now: Duration, loss: f64, rtt: Duration, cap: f64) -> f64 {
+        self.judge(now, loss.clamp(0.0, 1.0), rtt);
+        self.cap(now, cap)
+    }
+
+    /// No new loss figure, only a new cap.
+    pub fn cap(&mut self, now: Duration, cap: f64) -> f64 {
+        self.bitrate = self.bitrate.min(cap).clamp(self.bounds.0, self.bounds.1);
+        self.forget(now);
+        while self.history.back().is_some_and(|&(_, b)| b >= self.bitrate) {
+            self.history.pop_back();
+        }
+        self.history.push_back((now, self.bitrate));
+        self.bitrate
+    }
+
+    fn forget(&mut self, now: Duration) {
+        while self.history.front().is_some_and(|&(t, _)| now.saturating_sub(t) > HISTORY) {
+            self.history.pop_front();
+        }
+    }
+
+    fn judge(&mut self, now: Duration, loss: f64, rtt: Duration) {
+        self.forget(now);
+        self.loss = loss;
+        if loss <= LOW_LOSS {
+            // Once a second at most, over the lowest rate of the last second.
+            if self.last_increase.is_none_or(|t| now.saturating_sub(t) >= Duration::from_secs(1)) {
+                let lowest = self.history.front().map_or(self.bitrate, |&(_, b)| b);
+                self.bitrate = self.bitrate.max(lowest * GROWTH + 1000.0);
+                self.last_increase = Some(now);
+            }
+        } else if loss > HIGH_LOSS {
+            let wait = Duration::from_millis(300) + rtt;
+            if self.last_cut.is_none_or(|t| now.saturating_sub(t) >= wait) {
+                self.bitrate *= 1.0 - 0.5 * loss;
+                self.last_cut = Some(now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(50);
+    const CAP: f64 = 10_000_000.0;
+
+    #[test]
+    fn heavy_loss_cuts_by_half_the_loss_at_most_once_a_round() {
+        let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
+        let at = Duration::from_secs(5);
+        assert_eq!(loss.on_packets(at, 100, 20, RTT, CAP).round(), 900_000.0);
+        assert_eq!(loss.on_packets(at + RTT, 100, 20, RTT, CAP).round(), 900_000.0, "not again so soon");
+        assert_eq!(loss.on_packets(at + Duration::from_millis(400), 100, 20, RTT, CAP).round(), 810_000.0);
+        assert!((loss.loss() - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn moderate_loss_holds_and_low_loss_grows_under_the_cap() {
+        let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
+        let mut now = Duration::ZERO;
+        for _ in 0..10 {
+            now += Duration::from_secs(1);
+            assert_eq!(loss.on_packets(now, 100, 5, RTT, CAP).round(), 1_000_000.0);
+        }
+        for _ in 0..3 {
+            now += Duration::from_secs(1);
+            loss.on_packets(now, 100, 1, RTT, CAP);
+        }
+        assert_eq!(loss.bitrate().round(), 1_524_347.0, "15 % and 1 kbit/s a second, three times");
+        assert_eq!(loss.on_packets(now + Duration::from_secs(1), 100, 0, RTT, 1_100_000.0), 1_100_000.0);
+    }
+
+    #[test]
+    fn too_few_packets_are_not_judged() {
+        let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
+        assert_eq!(loss.on_packets(Duration::from_secs(1), 10, 10, RTT, CAP), 1_000_000.0);
+        assert_eq!(loss.loss(), 0.0);
+    }
+}

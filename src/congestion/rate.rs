@@ -1,0 +1,204 @@
+//! The rate controller of the delay-based half: additive increase near the last known
+//! capacity, multiplicative far from it, and a cut to 85 % of what the receiver really
+//! got when the queue grows (draft-ietf-rmcat-gcc, section 5.5; the link-capacity
+//! estimate that chooses between the two increases follows libwebrtc's).
+
+use std::time::Duration;
+
+use super::delay::Usage;
+
+/// The cut on over-use, of the acknowledged rate.
+const BETA: f64 = 0.85;
+/// Growth per second far from the known capacity (the draft's η is 1.08; ours is faster
+/// because robocast does not probe with padding, and this is how it finds a link that
+/// widened).
+const MULTIPLICATIVE: f64 = 1.15;
+/// The rate never runs ahead of the acknowledged one by more than this factor.
+const AHEAD_OF_ACKED: f64 = 1.5;
+/// The size of a packet, for the additive increase (about one packet per response time).
+const PACKET_BITS: f64 = 1200.0 * 8.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Hold,
+    Increase,
+    Decrease,
+}
+
+/// An average of the rates at which over-use was seen, with its spread, in kbit/s.
+#[derive(Debug, Default)]
+struct LinkCapacity {
+    estimate: Option<f64>,
+    deviation: f64,
+}
+
+impl LinkCapacity {
+    fn on_overuse(&mut self, bps: f64) {
+        let sample = bps / 1000.0;
+        let alpha = 0.05;
+        let estimate = self.estimate.map_or(sample, |e| (1.0 - alpha) * e + alpha * sample);
+        let error = estimate - sample;
+        let deviation = (1.0 - alpha) * self.deviation.max(0.4) + alpha * error * error / estimate.max(1.0);
+        self.estimate = Some(estimate);
+        self.deviation = deviation.clamp(0.4, 2.5);
+    }
+
+    fn spread(&self, estimate: f64) -> f64 {
+        3.0 * (estimate * self.deviation.max(0.4)).sqrt()
+    }
+
+    fn upper(&self) -> Option<f64> {
+        self.estimate.map(|e| (e + self.spread(e)) * 1000.0)
+    }
+
+    fn lower(&self) -> Option<f64> {
+        self.estimate.map(|e| (e - self.spread(e)) * 1000.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct RateControl {
+    bitrate: f64,
+    state: State,
+    last_change: Option<Duration>,
+    capacity: LinkCapacity,
+    bounds: (f64, f64),
+}
+
+impl RateControl {
+    pub fn new(start: f64, bounds: (f64, f64)) -> Self {
+        RateControl {
+            bitrate: start.clamp(bounds.0, bounds.1),
+            state: State::Hold,
+            last_change: None,
+            capacity: LinkCapacity::default(),
+            bounds,
+        }
+    }
+
+    pub fn bitrate(&self) -> f64 {
+        self.bitrate
+    }
+
+    /// Whether a new over-use may cut again: one round trip after the last change, or at
+    /// once when the receiver gets less than half the rate.
+    pub fn may_cut(&self, now: Duration, rtt: Duration, acked: Option<f64>) -> bool {
+        let interval = rtt.clamp(Duration::from_millis(10), Duration::from_millis(200));
+        let waited = self.last_change.is_none_or(|t| now.saturating_sub(t) >= interval);
+        waited || acked.is_some_and(|a| a < 0.5 * self.bitrate)
+    }
+
+    /// Moves the rate by the detector's verdict and what the receiver acknowledged (bit/s).
+    pub fn update(&mut self, now: Duration, usage: Usage, acked: Option<f64>, rtt: Duration) -> f64 {
+        self.state = match (usage, self.state) {
+            (Usage::Normal, State::Hold) => State::Increase,
+            (Usage::Normal, state) => state,
+            (Usage::Over, _) => State::Decrease,
+            (Usage::Under, _) => State::Hold,
+        };
+        let throughput = acked.unwrap_or(self.bitrate);
+        match self.state {
+            State::Hold => {}
+            State::Increase => {
+                if self.capacity.upper().is_some_and(|u| throughput > u) {
+                    self.capacity = LinkCapacity::default();
+                }
+                let limit = AHEAD_OF_ACKED * throughput + 10_000.0;
+                if self.bitrate < limit {
+                    let increase = if self.capacity.estimate.is_some() {
+                        self.additive(now, rtt)
+                    } else {
+                        self.multiplicative(now)
+                    };
+                    self.bitrate = (self.bitrate + increase).min(limit);
+                }
+                self.last_change = Some(now);
+            }
+            State::Decrease => {
+                if self.capacity.lower().is_some_and(|l| throughput < l) {
+                    self.capacity = LinkCapacity::default();
+                }
+                let mut cut = BETA * throughput;
+                if cut > self.bitrate
+                    && let Some(estimate) = self.capacity.estimate
+                {
+                    cut = BETA * estimate * 1000.0;
+                }
+                if cut < self.bitrate {
+                    self.bitrate = cut;
+                }
+                self.capacity.on_overuse(throughput);
+                self.state = State::Hold;
+                self.last_change = Some(now);
+            }
+        }
+        self.bitrate = self.bitrate.clamp(self.bounds.0, self.bounds.1);
+        self.bitrate
+    }
+
+    fn elapsed(&self, now: Duration) -> f64 {
+        self.last_change.map_or(0.0, |t| now.saturating_sub(t).as_secs_f64())
+    }
+
+    fn multiplicative(&self, now: Duration) -> f64 {
+        let alpha = MULTIPLICATIVE.powf(self.elapsed(now).min(1.0));
+        (self.bitrate * (alpha - 1.0)).max(1000.0)
+    }
+
+    /// About one packet per response time (a round trip and 100 ms).
+    fn additive(&self, now: Duration, rtt: Duration) -> f64 {
+        let bits_per_frame = self.bitrate / 30.0;
+        let packets_per_frame = (bits_per_frame / PACKET_BITS).ceil().max(1.0);
+        let packet_bits = bits_per_frame / packets_per_frame;
+        let response = (rtt + Duration::from_millis(100)).as_secs_f64();
+        (packet_bits / response).max(4000.0) * self.elapsed(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn over_use_cuts_to_85_percent_of_what_arrived_then_holds() {
+        let mut rate = RateControl::new(2_500_000.0, (100_000.0, 2_500_000.0));
+        let at = Duration::from_secs(1);
+        assert_eq!(rate.update(at, Usage::Over, Some(1_500_000.0), RTT).round(), 1_275_000.0);
+        assert_eq!(rate.update(at + RTT, Usage::Under, Some(1_500_000.0), RTT).round(), 1_275_000.0);
+        assert!(!rate.may_cut(at + Duration::from_millis(20), RTT, Some(1_200_000.0)));
+        assert!(rate.may_cut(at + Duration::from_millis(20), RTT, Some(500_000.0)), "far below: at once");
+    }
+
+    #[test]
+    fn increase_is_multiplicative_far_from_capacity_and_additive_near_it() {
+        let mut rate = RateControl::new(500_000.0, (100_000.0, 10_000_000.0));
+        let mut now = Duration::ZERO;
+        for _ in 0..20 {
+            now += Duration::from_millis(50);
+            rate.update(now, Usage::Normal, Some(rate.bitrate()), RTT);
+        }
+        let grown = rate.bitrate() / 500_000.0;
+        assert!((1.10..1.20).contains(&grown), "about 15 % in a second: {grown}");
+        rate.update(now, Usage::Over, Some(1_000_000.0), RTT);
+        let cut = rate.bitrate();
+        for _ in 0..20 {
+            now += Duration::from_millis(50);
+            rate.update(now, Usage::Normal, Some(rate.bitrate()), RTT);
+        }
+        let added = rate.bitrate() - cut;
+        assert!((20_000.0..120_000.0).contains(&added), "a few packets a second near capacity: {added}");
+    }
+
+    #[test]
+    fn never_far_ahead_of_what_the_receiver_gets() {
+        let mut rate = RateControl::new(300_000.0, (100_000.0, 10_000_000.0));
+        let mut now = Duration::ZERO;
+        for _ in 0..200 {
+            now += Duration::from_millis(50);
+            rate.update(now, Usage::Normal, Some(200_000.0), RTT);
+        }
+        assert!(rate.bitrate() <= 1.5 * 200_000.0 + 10_000.0, "{}", rate.bitrate());
+    }
+}

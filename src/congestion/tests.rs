@@ -1,0 +1,145 @@
+//! The estimator on simulated paths (see [`super::sim`]): it converges within a few
+//! seconds, follows a step down and a step up, rides out loss bursts and reordering, and
+//! does not oscillate.
+
+use std::time::Duration;
+
+use super::sim::{self, Path, Slice};
+use super::{Bounds, Estimator, PacketResult};
+
+const BOUNDS: Bounds = Bounds { min: 150_000, start: 2_500_000, max: 2_500_000 };
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// The slices in [from, to) seconds.
+fn between(slices: &[Slice], from: f64, to: f64) -> Vec<Slice> {
+    slices.iter().filter(|s| s.at > secs(from) && s.at <= secs(to)).copied().collect()
+}
+
+fn targets(slices: &[Slice]) -> (f64, f64) {
+    slices.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), s| (lo.min(s.target), hi.max(s.target)))
+}
+
+fn mean_delivered(slices: &[Slice]) -> f64 {
+    slices.iter().map(|s| s.delivered).sum::<f64>() / slices.len() as f64
+}
+
+fn worst_queue(slices: &[Slice]) -> Duration {
+    slices.iter().map(|s| s.queue_delay).max().unwrap_or_default()
+}
+
+/// Prints a run for `cargo test -- --nocapture`.
+fn show(name: &str, slices: &[Slice]) {
+    for s in slices.iter().step_by(5) {
+        println!(
+            "{name} {:5.1}s target {:5.0} kbit/s delivered {:5.0} queue {:4} ms lost {}",
+            s.at.as_secs_f64(),
+            s.target / 1000.0,
+            s.delivered / 1000.0,
+            s.queue_delay.as_millis(),
+            s.lost
+        );
+    }
+}
+
+#[test]
+fn converges_on_a_steady_thin_link_and_stays() {
+    let link = 1_500_000.0;
+    let slices = sim::run(&Path::shaped(link), BOUNDS, secs(40.0));
+    show("steady", &slices);
+    // Within 4 s of the start at 2.5 Mbit/s the estimate is under the link and stays near it.
+    let settled = between(&slices, 4.0, 40.0);
+    let (lo, hi) = targets(&settled);
+    assert!(hi <= 1.1 * link, "never far above the link after 4 s: {hi:.0}");
+    assert!(lo >= 0.55 * link, "never far below it: {lo:.0}");
+    // No oscillation: over the last 20 s the estimate keeps within a band.
+    let late = between(&slices, 20.0, 40.0);
+    let (lo, hi) = targets(&late);
+    assert!(hi / lo < 1.45, "a band of {lo:.0} to {hi:.0}");
+    assert!(mean_delivered(&late) >= 0.75 * link, "uses the link: {:.0}", mean_delivered(&late));
+    assert!(worst_queue(&late) < Duration::from_millis(150), "no standing queue: {:?}", worst_queue(&late));
+}
+
+#[test]
+fn follows_a_step_down_within_a_few_seconds() {
+    let mut path = Path::shaped(3_000_000.0);
+    path.capacity.push((secs(15.0), 800_000.0));
+    path.queue_bytes = 32_000;
+    let slices = sim::run(&path, BOUNDS, secs(35.0));
+    show("down", &slices);
+    let before = between(&slices, 10.0, 15.0);
+    assert!(targets(&before).0 >= 2_000_000.0, "near the top before: {:?}", targets(&before));
+    let after = between(&slices, 18.0, 35.0);
+    let (lo, hi) = targets(&after);
+    assert!(hi <= 1.1 * 800_000.0, "under the new link 3 s after the step: {hi:.0}");
+    assert!(lo >= 0.5 * 800_000.0, "and not collapsed: {lo:.0}");
+    assert!(worst_queue(&between(&slices, 18.0, 35.0)) < Duration::from_millis(200));
+}
+
+#[test]
+fn follows_a_step_up() {
+    let mut path = Path::shaped(800_000.0);
+    path.capacity.push((secs(15.0), 3_000_000.0));
+    let slices = sim::run(&path, BOUNDS, secs(30.0));
+    show("up", &slices);
+    let before = between(&slices, 10.0, 15.0);
+    assert!(targets(&before).1 <= 900_000.0, "{:?}", targets(&before));
+    let reached = |bps: f64| slices.iter().find(|s| s.at > secs(15.0) && s.target >= bps).map(|s| s.at);
+    // Half the top again within 5 s (a lower tier's top), 2 Mbit/s within 10 s.
+    let half = reached(1_250_000.0).expect("the estimate grows after the link widens");
+    assert!(half <= secs(20.0), "1.25 Mbit/s reached at {half:?}");
+    let most = reached(2_000_000.0).expect("the estimate grows to 2 Mbit/s after the link widens");
+    assert!(most <= secs(25.0), "2 Mbit/s reached at {most:?}");
+}
+
+#[test]
+fn rides_out_a_loss_burst_and_ignores_light_loss() {
+    let mut path = Path::shaped(10_000_000.0);
+    path.random_loss = vec![(secs(0.0), 0.01), (secs(10.0), 0.25), (secs(12.0), 0.01)];
+    let slices = sim::run(&path, BOUNDS, secs(30.0));
+    show("loss", &slices);
+    let light = between(&slices, 5.0, 10.0);
+    // 1 % loss is not congestion; judged over 20 packets, a rare cluster of 3 dips it a little.
+    let mean = light.iter().map(|s| s.target).sum::<f64>() / light.len() as f64;
+    assert!(mean >= 2_400_000.0 && targets(&light).0 >= 2_200_000.0, "{mean:.0} {:?}", targets(&light));
+    let burst = between(&slices, 10.0, 12.5);
+    assert!(targets(&burst).0 <= 1_800_000.0, "25 % loss cuts: {:?}", targets(&burst));
+    assert!(targets(&burst).0 >= 500_000.0, "but not to nothing: {:?}", targets(&burst));
+    let reached = slices.iter().find(|s| s.at > secs(12.5) && s.target >= 2_400_000.0);
+    assert!(reached.is_some_and(|s| s.at <= secs(22.0)), "back after the burst: {:?}", reached.map(|s| s.at));
+}
+
+#[test]
+fn reordering_is_not_congestion() {
+    let mut path = Path::shaped(10_000_000.0);
+    path.reorder = 0.05;
+    let slices = sim::run(&path, BOUNDS, secs(20.0));
+    let (lo, _) = targets(&between(&slices, 2.0, 20.0));
+    assert!(lo >= 2_400_000.0, "5 % of packets one place late lower nothing: {lo:.0}");
+}
+
+#[test]
+fn remb_is_a_ceiling_and_receiver_reports_carry_loss() {
+    let mut estimator = Estimator::new(BOUNDS);
+    assert_eq!(estimator.on_remb(secs(1.0), 900_000), 900_000);
+    assert_eq!(estimator.snapshot().remb_bps, Some(900_000));
+    // Without transport-wide feedback, a receiver report's loss still cuts.
+    assert_eq!(estimator.on_receiver_report(secs(2.0), 0.3), 765_000);
+    assert_eq!(estimator.on_receiver_report(secs(2.1), 0.3), 765_000, "once per round trip and 300 ms");
+}
+
+#[test]
+fn bounds_hold_and_no_feedback_changes_nothing() {
+    let mut estimator = Estimator::new(Bounds { min: 300_000, start: 5_000_000, max: 2_000_000 });
+    assert_eq!(estimator.target(), 2_000_000, "the start is within the bounds");
+    assert_eq!(estimator.on_feedback(secs(1.0), &[]), 2_000_000);
+    let lost: Vec<_> = (0..100)
+        .map(|i| PacketResult { send_time: secs(1.0 + f64::from(i) / 1000.0), size: 1200, arrival: None })
+        .collect();
+    for i in 0..40 {
+        estimator.on_feedback(secs(2.0 + f64::from(i)), &lost);
+    }
+    assert_eq!(estimator.target(), 300_000, "all lost: down to the minimum, not below");
+}
