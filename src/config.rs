@@ -298,6 +298,9 @@ fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
+/// The least video bitrate a viewer's link estimate goes down to, kbit/s.
+pub const MIN_VIDEO_KBPS: u32 = 150;
+
 impl Config {
     /// Builds the configuration from all layers and validates it.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
@@ -462,6 +465,15 @@ impl Config {
     }
 
     /// Checks values that parse but cannot work; each error names the field and the fix.
+    /// The bounds of each viewer's link estimate, bit/s: the video and audio bitrates at
+    /// most (and at the start), and at least [`MIN_VIDEO_KBPS`] of video with the audio.
+    pub fn link_bounds(&self) -> crate::congestion::Bounds {
+        let audio = u64::from(self.audio_bitrate_kbps) * 1000;
+        let max = u64::from(self.bitrate_kbps) * 1000 + audio;
+        let min = (u64::from(MIN_VIDEO_KBPS.min(self.bitrate_kbps)) * 1000 + audio).min(max);
+        crate::congestion::Bounds { min, start: max, max }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(16..=3840).contains(&self.width) || !(16..=2160).contains(&self.height) {
             return Err(invalid(

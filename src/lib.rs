@@ -147,7 +147,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let hub = media::MediaHub::start(&config, cancel.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("{e}; {}", e.hint()))?;
-    let engine = rtc::Engine::new(&config.ice_servers, config.turn_secret.clone())?;
+    let engine = rtc::Engine::new(
+        &config.ice_servers,
+        config.turn_secret.clone(),
+        config.link_bounds(),
+        u64::from(config.audio_bitrate_kbps) * 1000,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen 0.0.0.0:8081)", config.listen))?;

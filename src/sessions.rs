@@ -78,6 +78,8 @@ pub struct SessionInfo {
     pub talking: bool,
     /// RTP packets the session sent robocast (talk-back).
     pub packets_received: u64,
+    /// What the viewer's feedback says its link takes: the estimate, loss, round trip.
+    pub link: crate::rtc::feedback::LinkStatus,
 }
 
 struct Entry {
@@ -273,5 +275,6 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         keyframe_requests: peer.stats.keyframe_requests.load(Ordering::Relaxed),
         talking: peer.talking(),
         packets_received: peer.packets_received(),
+        link: peer.link.status(),
     })
 }

@@ -39,7 +39,13 @@ impl SendHistory {
             return;
         };
         if seq <= last {
-            return; // a repeat or a packet from before: keep the first record
+            // A packet numbered before the last but sent after it (the sender numbers a
+            // packet, then paces it): fill its place, unless it was recorded or forgotten.
+            let slot = usize::try_from(seq - self.first).ok().and_then(|i| self.packets.get_mut(i));
+            if let Some(slot @ None) = slot {
+                *slot = Some(Sent { at, size: clamp_size(size), reported: false });
+            }
+            return;
         }
         for _ in last + 1..seq {
             self.packets.push_back(None);
@@ -108,6 +114,17 @@ mod tests {
         assert_eq!(sent, [(ms(5), 1005, Some(ms(40))), (ms(6), 1006, None), (ms(7), 1007, Some(ms(42)))]);
         assert!(history.results([(65_535, Some(ms(41)))]).is_empty(), "counted once");
         assert_eq!(history.results([(0, Some(ms(45)))]).len(), 1, "a late arrival after a loss report");
+    }
+
+    #[test]
+    fn a_packet_sent_after_a_later_number_is_kept_once() {
+        let mut history = SendHistory::default();
+        history.record(10, ms(0), 100);
+        history.record(12, ms(1), 100);
+        history.record(11, ms(2), 300);
+        history.record(11, ms(3), 999);
+        let results = history.results([(11, Some(ms(30)))]);
+        assert_eq!((results[0].send_time, results[0].size), (ms(2), 300));
     }
 
     #[test]

@@ -12,6 +12,10 @@ const LOW_LOSS: f64 = 0.02;
 const HIGH_LOSS: f64 = 0.10;
 /// Growth per second under low loss.
 const GROWTH: f64 = 1.15;
+/// Loss in the first seconds does not cut (libwebrtc's start phase): the first packets of
+/// a session are often lost before the viewer is ready for them, and the delay-based half
+/// reacts to a link that is really too thin.
+const START_PHASE: Duration = Duration::from_secs(2);
 /// Loss is judged over at least this many packets.
 const MIN_PACKETS: u32 = 20;
 /// The growth under low loss starts from the lowest rate of the last second, so a rate
@@ -29,6 +33,8 @@ pub struct LossControl {
     last_increase: Option<Duration>,
     last_cut: Option<Duration>,
     history: VecDeque<(Duration, f64)>,
+    /// When loss was first judged.
+    started: Option<Duration>,
 }
 
 impl LossControl {
@@ -41,6 +47,7 @@ impl LossControl {
             last_increase: None,
             last_cut: None,
             history: VecDeque::new(),
+            started: None,
         }
     }
 
@@ -90,6 +97,7 @@ impl LossControl {
     fn judge(&mut self, now: Duration, loss: f64, rtt: Duration) {
         self.forget(now);
         self.loss = loss;
+        let started = *self.started.get_or_insert(now);
         if loss <= LOW_LOSS {
             // Once a second at most, over the lowest rate of the last second.
             if self.last_increase.is_none_or(|t| now.saturating_sub(t) >= Duration::from_secs(1)) {
@@ -97,7 +105,7 @@ impl LossControl {
                 self.bitrate = self.bitrate.max(lowest * GROWTH + 1000.0);
                 self.last_increase = Some(now);
             }
-        } else if loss > HIGH_LOSS {
+        } else if loss > HIGH_LOSS && now.saturating_sub(started) >= START_PHASE {
             let wait = Duration::from_millis(300) + rtt;
             if self.last_cut.is_none_or(|t| now.saturating_sub(t) >= wait) {
                 self.bitrate *= 1.0 - 0.5 * loss;
@@ -117,6 +125,7 @@ mod tests {
     #[test]
     fn heavy_loss_cuts_by_half_the_loss_at_most_once_a_round() {
         let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
+        assert_eq!(loss.on_packets(Duration::from_secs(1), 100, 50, RTT, CAP), 1_000_000.0, "start phase");
         let at = Duration::from_secs(5);
         assert_eq!(loss.on_packets(at, 100, 20, RTT, CAP).round(), 900_000.0);
         assert_eq!(loss.on_packets(at + RTT, 100, 20, RTT, CAP).round(), 900_000.0, "not again so soon");

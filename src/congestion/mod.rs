@@ -135,6 +135,11 @@ impl Estimator {
         self.target.round() as u64
     }
 
+    /// Whether the estimate is at the upper bound (nothing seen limits the link).
+    pub fn at_most(&self) -> bool {
+        self.target >= self.bounds.1
+    }
+
     /// A packet left with this transport-wide sequence number (`now` on robocast's clock).
     pub fn on_sent(&mut self, seq: u16, now: Duration, size: usize) {
         self.history.record(seq, now, size);
@@ -210,7 +215,8 @@ impl Estimator {
         }
     }
 
-    fn rtt(&self) -> Duration {
+    /// The round trip, as last measured (100 ms until then).
+    pub fn rtt(&self) -> Duration {
         self.rtt.unwrap_or(DEFAULT_RTT)
     }
 

@@ -26,6 +26,7 @@ pub async fn status(State(app): State<AppState>, _watcher: Caller) -> Json<Value
                     "bytes": stats.bytes.load(Ordering::Relaxed),
                     "keyframes": stats.keyframes.load(Ordering::Relaxed),
                     "dropped_by_viewers": stats.dropped.load(Ordering::Relaxed),
+                    "stale_for_viewers": stats.stale.load(Ordering::Relaxed),
                     "skipped_by_joiners": stats.joiner_skipped.load(Ordering::Relaxed),
                     "joins_from_kept_keyframe": stats.joins_replayed.load(Ordering::Relaxed),
                 }),

@@ -11,6 +11,7 @@ use gstreamer_app as gst_app;
 
 use super::encoder::{self, EncodeParams};
 use super::pipeline::Recipe;
+use super::rate::FollowingEncoder;
 use super::source::{AudioSource, Geometry, Output, VideoSource};
 use super::status::PipelineStatus;
 use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp, framerate};
@@ -23,6 +24,9 @@ pub(super) struct Built {
     pub sinks: Vec<(gst_app::AppSink, Arc<Feed>)>,
     /// The VP8 branch's valve, opened while VP8 viewers exist.
     pub vp8_valve: Option<gst::Element>,
+    /// The encoders built here, whose bitrate follows their viewers (none for a
+    /// passed-through camera stream or audio).
+    pub encoders: Vec<FollowingEncoder>,
     pub status: PipelineStatus,
 }
 
@@ -79,7 +83,8 @@ fn appsink(
                     feed.stats.record_latency(now.saturating_sub(captured).into());
                 }
                 let map = buffer.into_mapped_buffer_readable().map_err(|_| gst::FlowError::Error)?;
-                feed.publish(EncodedFrame { data: Bytes::from_owner(map), duration, keyframe });
+                let at = std::time::Instant::now();
+                feed.publish(EncodedFrame { data: Bytes::from_owner(map), duration, keyframe, at });
                 Ok(gst::FlowSuccess::Ok)
             })
             // The pipeline posts EOS only when every sink has it, and a closed VP8 valve
@@ -152,11 +157,15 @@ fn build_video(
     let description = format!("{main}{vp8_branch}");
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
+    let bounds = (crate::config::MIN_VIDEO_KBPS.min(config.bitrate_kbps), config.bitrate_kbps);
+    let mut encoders = Vec::new();
     if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
         (spec.configure)(&enc, &params);
+        encoders.push(FollowingEncoder::new(enc, spec, Arc::clone(h264), bounds));
     }
-    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "vp8enc"), vp8_spec) {
+    if let (Ok(enc), Some(spec), Some(vp8)) = (by_name(&pipeline, "vp8enc"), vp8_spec, vp8) {
         (spec.configure)(&enc, &params);
+        encoders.push(FollowingEncoder::new(enc, spec, Arc::clone(vp8), bounds));
     }
     // Raw pictures: drop (never hold) what exceeds the configured rate, then stamp the
     // test pattern with its capture time.
@@ -173,7 +182,8 @@ fn build_video(
         sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
     }
     let vp8_valve = by_name(&pipeline, "vp8valve").ok();
-    Ok(Built { pipeline, sinks, vp8_valve, status })
+    status.targets = encoders.iter().map(FollowingEncoder::target).collect();
+    Ok(Built { pipeline, sinks, vp8_valve, encoders, status })
 }
 
 fn build_audio(
@@ -206,5 +216,5 @@ fn build_audio(
     let sinks = vec![(appsink(&pipeline, "opus", feed, Duration::from_millis(20))?, Arc::clone(feed))];
     let mut status = PipelineStatus::new("audio", &label);
     status.encoder = Some(if echo_cancel { "webrtcdsp + opusenc" } else { "opusenc" }.into());
-    Ok(Built { pipeline, sinks, vp8_valve: None, status })
+    Ok(Built { pipeline, sinks, vp8_valve: None, encoders: Vec::new(), status })
 }

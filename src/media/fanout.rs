@@ -21,10 +21,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, watch};
 
+use super::rate::RateWishes;
 use super::{Codec, EncodedFrame, H264Profile};
 
 /// Frames a viewer may fall behind before it skips ahead (~2 s of video at 30 fps).
 pub const FEED_CAPACITY: usize = 64;
+
+/// A live video frame this old when its viewer gets to it is not sent: the viewer skips to
+/// the next key frame instead (and asks for one). A viewer whose link is slower than the
+/// encoder (the pacer holds its frames to the link's pace until the encoder follows the
+/// link down) then shows the present a little choppily rather than the past smoothly.
+pub const MAX_FRAME_AGE: Duration = Duration::from_millis(500);
 
 /// How long after a key frame a joiner starts from it (and the frames since) instead of
 /// asking for a new one. Longer than the key-frame throttle, so every joiner gets a picture
@@ -45,6 +52,9 @@ pub struct FeedStats {
     pub joiner_skipped: AtomicU64,
     /// Viewers that started from the kept key frame instead of asking for a new one.
     pub joins_replayed: AtomicU64,
+    /// Of `dropped`, frames skipped because they were older than [`MAX_FRAME_AGE`] when
+    /// their viewer got to them (a link slower than the encoder).
+    pub stale: AtomicU64,
     /// Sum and count of the capture → encoded times, in µs (see [`FeedStats::record_latency`]).
     latency_us: AtomicU64,
     latency_samples: AtomicU64,
@@ -85,6 +95,10 @@ pub struct Feed {
     /// The H.264 profile of the last key frame's SPS (`idc << 16 | constraints << 8 |
     /// level`), 0 before the first.
     profile: AtomicU32,
+    /// What each viewer's link takes (see [`super::rate`]).
+    rate_wishes: RateWishes,
+    /// The encoder's bitrate now, kbit/s (0: not encoded here, or not started).
+    encoder_kbps: AtomicU32,
     pub stats: FeedStats,
 }
 
@@ -97,6 +111,8 @@ impl Feed {
             subscribers: watch::Sender::new(0),
             replay: Mutex::new(Replay::default()),
             profile: AtomicU32::new(0),
+            rate_wishes: RateWishes::default(),
+            encoder_kbps: AtomicU32::new(0),
             stats: FeedStats::default(),
         })
     }
@@ -154,6 +170,20 @@ impl Feed {
         self.keyframe_wanted.notified().await;
     }
 
+    /// The lowest rate a viewer's link takes, bit/s, once one reported.
+    pub fn lowest_rate_wish(&self) -> Option<u64> {
+        self.rate_wishes.lowest()
+    }
+
+    /// The encoder's bitrate now, kbit/s (`None`: a passed-through stream or not started).
+    pub fn encoder_kbps(&self) -> Option<u32> {
+        Some(self.encoder_kbps.load(Ordering::Relaxed)).filter(|&k| k > 0)
+    }
+
+    pub(super) fn set_encoder_kbps(&self, kbps: Option<u32>) {
+        self.encoder_kbps.store(kbps.unwrap_or(0), Ordering::Relaxed);
+    }
+
     /// How many viewers are subscribed now, and every change of it.
     pub fn subscribers(&self) -> watch::Receiver<usize> {
         self.subscribers.subscribe()
@@ -176,7 +206,8 @@ impl Feed {
         } else if !replay.is_empty() {
             self.stats.joins_replayed.fetch_add(1, Ordering::Relaxed);
         }
-        Subscription { feed: Arc::clone(self), frames, replay, waiting_for_key, joined: true }
+        let rate = (self.codec != Codec::Opus).then(|| self.rate_wishes.slot());
+        Subscription { feed: Arc::clone(self), frames, replay, waiting_for_key, joined: true, rate }
     }
 }
 
@@ -190,6 +221,8 @@ pub struct Subscription {
     waiting_for_key: bool,
     /// Still before this viewer's first frame: a wait for a key frame is not a drop.
     joined: bool,
+    /// What this viewer's link takes, bit/s (video feeds only).
+    rate: Option<Arc<AtomicU64>>,
 }
 
 impl Subscription {
@@ -210,6 +243,15 @@ impl Subscription {
                         if self.joined { &self.feed.stats.joiner_skipped } else { &self.feed.stats.dropped };
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
+                Ok(frame) if self.feed.codec != Codec::Opus && frame.at.elapsed() > MAX_FRAME_AGE => {
+                    self.feed.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.feed.stats.stale.fetch_add(1, Ordering::Relaxed);
+                    self.joined = false;
+                    if !self.waiting_for_key {
+                        self.waiting_for_key = true;
+                        self.feed.request_keyframe();
+                    }
+                }
                 Ok(frame) => {
                     self.waiting_for_key = false;
                     self.joined = false;
@@ -223,6 +265,13 @@ impl Subscription {
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
+        }
+    }
+
+    /// What this viewer's link takes now, bit/s, for the encoder's bitrate.
+    pub fn report_rate(&self, bps: u64) {
+        if let Some(rate) = &self.rate {
+            rate.store(bps.max(1), Ordering::Relaxed);
         }
     }
 
@@ -247,7 +296,26 @@ mod tests {
     use super::*;
 
     fn frame(keyframe: bool, byte: u8) -> EncodedFrame {
-        EncodedFrame { data: Bytes::from(vec![byte]), duration: Duration::from_millis(33), keyframe }
+        let at = std::time::Instant::now();
+        EncodedFrame { data: Bytes::from(vec![byte]), duration: Duration::from_millis(33), keyframe, at }
+    }
+
+    #[tokio::test]
+    async fn a_stale_frame_is_skipped_to_the_next_key_frame() {
+        let feed = Feed::new(Codec::H264);
+        let mut sub = feed.subscribe();
+        feed.keyframe_wanted().await; // the joiner's own request
+        feed.publish(frame(true, 1));
+        assert_eq!(sub.next().await.map(|f| f.data[0]), Some(1));
+        let old = std::time::Instant::now() - MAX_FRAME_AGE - Duration::from_millis(10);
+        feed.publish(EncodedFrame { at: old, ..frame(false, 2) });
+        feed.publish(frame(false, 3));
+        feed.publish(frame(true, 4));
+        assert_eq!(sub.next().await.map(|f| f.data[0]), Some(4), "2 was stale, 3 depended on it");
+        assert_eq!(feed.stats.stale.load(Ordering::Relaxed), 1);
+        assert_eq!(feed.stats.dropped.load(Ordering::Relaxed), 2);
+        let requested = tokio::time::timeout(Duration::from_millis(50), feed.keyframe_wanted()).await;
+        assert!(requested.is_ok(), "a key frame was asked for");
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ mod keyframe;
 mod meter;
 pub mod pipeline;
 pub mod playout;
+pub mod rate;
 pub mod source;
 mod status;
 
@@ -53,6 +54,8 @@ pub struct EncodedFrame {
     pub duration: Duration,
     /// A frame a decoder can start from (IDR with SPS/PPS, VP8 key frame; every Opus packet).
     pub keyframe: bool,
+    /// When the encoder handed it over.
+    pub at: std::time::Instant,
 }
 
 /// The codecs robocast sends.

@@ -24,6 +24,7 @@ use super::encoder;
 use super::failures::{Failures, Note};
 use super::keyframe::{KeyframeThrottle, force_keyframe, keyframe_request};
 use super::meter::Meter;
+use super::rate::{self, FollowingEncoder};
 use super::source::{AudioSource, VideoSource};
 use super::status::{PipelineState, PipelineStatus};
 use super::{Codec, Feed, MediaError};
@@ -212,11 +213,11 @@ async fn run(
     cancel: &CancellationToken,
     failures: &mut Failures,
 ) -> MediaError {
-    let Built { pipeline, sinks, vp8_valve, status: fresh } = built;
+    let Built { pipeline, sinks, vp8_valve, mut encoders, status: fresh } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
     // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
     let _null_on_drop = NullOnDrop(Some(pipeline.clone()));
-    let error = play(&pipeline, &sinks, vp8_valve.as_ref(), status, cancel, failures).await;
+    let error = play(&pipeline, &sinks, vp8_valve.as_ref(), &mut encoders, status, cancel, failures).await;
     let stopping = pipeline.clone();
     // Setting a V4L2 device to Null can block.
     let _ = blocking(move || stopping.set_state(gst::State::Null)).await;
@@ -227,6 +228,7 @@ async fn play(
     pipeline: &gst::Pipeline,
     sinks: &[(gst_app::AppSink, Arc<Feed>)],
     vp8_valve: Option<&gst::Element>,
+    encoders: &mut [FollowingEncoder],
     status: &watch::Sender<PipelineStatus>,
     cancel: &CancellationToken,
     failures: &mut Failures,
@@ -247,6 +249,7 @@ async fn play(
         valve.set_property("drop", *viewers.borrow_and_update() == 0);
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut follow = tokio::time::interval(rate::FOLLOW_EVERY);
     let mut meter = Meter::new(sinks);
     let mut running_since = None;
     loop {
@@ -280,6 +283,15 @@ async fn play(
                     valve.set_property("drop", viewers == 0);
                     tracing::info!(viewers, "VP8 branch {}", if viewers == 0 { "closed" } else { "open" });
                 }
+            }
+            _ = follow.tick() => {
+                for encoder in encoders.iter_mut() {
+                    encoder.follow().await;
+                }
+                status.send_if_modified(|s| {
+                    let targets = encoders.iter().map(|e| e.target()).collect();
+                    std::mem::replace(&mut s.targets, targets) != s.targets
+                });
             }
             _ = tick.tick() => {
                 if let Err(stalled) = meter.tick(sinks, status) {

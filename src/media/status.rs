@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::MediaError;
+use super::rate::EncoderTarget;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +38,9 @@ pub struct PipelineStatus {
     pub latency_ms: Option<f64>,
     /// The latency GStreamer's elements declare for this pipeline (a latency query).
     pub declared_latency_ms: Option<f64>,
+    /// The bitrate each encoder aims at now: the configured one, or less while a viewer's
+    /// link takes less (see `media::rate`). Empty for audio and a passed-through stream.
+    pub targets: Vec<EncoderTarget>,
 }
 
 impl PipelineStatus {
@@ -56,6 +60,7 @@ impl PipelineStatus {
             kbps: 0.0,
             latency_ms: None,
             declared_latency_ms: None,
+            targets: Vec::new(),
         }
     }
 

@@ -10,7 +10,9 @@
 //! * [`talk`] plays what a talker sends on the robot's speaker and display.
 
 mod channels;
+pub mod feedback;
 pub mod offer;
+mod pacer;
 pub mod peer;
 pub mod pump;
 pub mod talk;
@@ -30,6 +32,7 @@ use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::interceptor::nack::generator::Generator;
 use webrtc::interceptor::nack::responder::Responder;
 use webrtc::interceptor::registry::Registry;
+use webrtc::interceptor::twcc::sender::Sender as TwccSender;
 use webrtc::rtp_transceiver::RTCPFeedback;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RTPCodecType,
@@ -39,7 +42,9 @@ pub use offer::Sendable;
 pub use peer::{AnswerOptions, Attached, Carried, PeerHandle, PeerState, SessionStats};
 pub use talk::TalkContext;
 
+use crate::congestion::Bounds;
 use crate::media::Codec;
+use feedback::Link;
 use offer::{Chosen, OfferInfo};
 
 /// The RTP header extension that tells the browser how long it may hold frames back.
@@ -121,6 +126,10 @@ pub struct Engine {
     /// coturn's `static-auth-secret`: TURN servers without a password of their own get
     /// credentials minted from it (the TURN REST scheme), valid for [`TURN_CREDENTIAL_TTL`].
     turn_secret: Option<crate::auth::Token>,
+    /// The bounds of each session's link estimate (audio and video together), and what
+    /// of it is the audio's, bit/s.
+    link: Bounds,
+    audio_bps: u64,
 }
 
 /// How long minted TURN credentials stay valid: a session's relay is refreshed with them
@@ -173,13 +182,23 @@ pub(crate) fn capability(chosen: &Chosen) -> RTCRtpCodecCapability {
 const NACK_HISTORY_LOG2: u8 = 9;
 
 /// webrtc-rs's default interceptors (NACK both ways, RTCP reports, receive-side TWCC)
-/// with a NACK history sized for live video.
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, RtcError> {
+/// with a NACK history sized for live video, and the congestion side: transport-wide
+/// sequence numbers on what robocast sends and the session's [`feedback::Link`].
+///
+/// Order matters: each interceptor wraps the writer of the one added before it, so the
+/// first added is nearest the transport. The link's recorder (send times, feedback) comes
+/// first, then the TWCC sender that stamps the numbers it reads, then the pacer (so
+/// packets are numbered in the order they leave), then the NACK responder, so
+/// retransmissions are paced and numbered too.
+fn interceptors(media: &mut MediaEngine, link: &Arc<Link>) -> Result<Registry, RtcError> {
     for parameter in ["", "pli"] {
         let feedback = RTCPFeedback { typ: "nack".into(), parameter: parameter.into() };
         media.register_feedback(feedback, RTPCodecType::Video);
     }
     let mut registry = Registry::new();
+    registry.add(link.recorder());
+    registry.add(Box::new(TwccSender::builder()));
+    registry.add(link.pacer());
     registry.add(Box::new(Responder::builder().with_log2_size(NACK_HISTORY_LOG2)));
     registry.add(Box::new(Generator::builder()));
     registry = configure_rtcp_reports(registry);
@@ -200,6 +219,8 @@ impl Engine {
     pub fn new(
         ice_servers: &[String],
         turn_secret: Option<crate::auth::Token>,
+        link: Bounds,
+        audio_bps: u64,
     ) -> Result<Arc<Engine>, RtcError> {
         let ice_servers = ice_servers
             .iter()
@@ -216,7 +237,7 @@ impl Engine {
             Some(ICE_FAILED_AFTER_DISCONNECTED),
             Some(ICE_KEEPALIVE),
         );
-        Ok(Arc::new(Engine { settings, ice_servers, turn_secret }))
+        Ok(Arc::new(Engine { settings, ice_servers, turn_secret, link, audio_bps }))
     }
 
     /// The ICE servers for one session (robocast's side and the page's): a TURN server
@@ -242,8 +263,14 @@ impl Engine {
             .collect()
     }
 
-    /// A webrtc-rs API whose media engine has exactly the offer's chosen codecs.
-    pub(crate) fn api_for(&self, info: &OfferInfo) -> Result<API, RtcError> {
+    /// A new session's link estimate, within the configured bounds.
+    pub(crate) fn new_link(&self) -> Arc<Link> {
+        Link::new(self.link, self.audio_bps)
+    }
+
+    /// A webrtc-rs API whose media engine has exactly the offer's chosen codecs, and whose
+    /// interceptors feed `link`.
+    pub(crate) fn api_for(&self, info: &OfferInfo, link: &Arc<Link>) -> Result<API, RtcError> {
         let mut media = MediaEngine::default();
         let mut registered: Vec<(u8, RTPCodecType)> = Vec::new();
         let sections = [
@@ -270,7 +297,7 @@ impl Engine {
         media
             .register_header_extension(playout_delay, RTPCodecType::Video, None)
             .map_err(RtcError::internal)?;
-        let interceptors = interceptors(&mut media)?;
+        let interceptors = interceptors(&mut media, link)?;
         Ok(APIBuilder::new()
             .with_media_engine(media)
             .with_interceptor_registry(interceptors)

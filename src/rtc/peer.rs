@@ -18,6 +18,7 @@ use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
+use super::feedback::Link;
 use super::offer::{Offer, OfferInfo};
 use super::talk::{self, Talk, TalkContext};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, channels, pump, trickle};
@@ -79,6 +80,8 @@ pub struct PeerHandle {
     /// trickled candidates.
     mids: Arc<Vec<String>>,
     ice_ufrag: Option<Arc<str>>,
+    /// The link's estimate (what the viewer's feedback says it can take) and pacer.
+    pub link: Arc<Link>,
     /// Candidates trickled so far (at most [`trickle::MAX_CANDIDATES`]).
     trickled: Arc<AtomicUsize>,
     /// The WHIP/WHEP entity tag of the session's ICE state (robocast's ICE username
@@ -199,7 +202,8 @@ pub async fn answer(
         ice_servers: engine.ice_servers().iter().map(|s| s.to_webrtc()).collect(),
         ..Default::default()
     };
-    let api = engine.api_for(&info)?;
+    let link = engine.new_link();
+    let api = engine.api_for(&info, &link)?;
     let pc = Arc::new(api.new_peer_connection(config).await.map_err(RtcError::internal)?);
     let cancel = parent.child_token();
     let member = carried.as_ref().map(|c| c.member.clone());
@@ -251,6 +255,7 @@ pub async fn answer(
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         trickled: Arc::default(),
+        link,
         etag: Arc::from(etag(&answer)),
         talk: talk.clone(),
     };
@@ -386,8 +391,14 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>, member: Option<Memb
         for OutTrack { track, feed, .. } in tracks {
             let subscription = feed.subscribe();
             tokio::spawn(
-                pump::send_frames(track, subscription, Arc::clone(&handle.stats), handle.cancel.clone())
-                    .in_current_span(),
+                pump::send_frames(
+                    track,
+                    subscription,
+                    Arc::clone(&handle.stats),
+                    Arc::clone(&handle.link),
+                    handle.cancel.clone(),
+                )
+                .in_current_span(),
             );
         }
         reason = tokio::select! {

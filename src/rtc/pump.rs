@@ -1,8 +1,9 @@
 //! Moving frames to a viewer and feedback back to the encoder.
 //!
 //! One `send_frames` task per outgoing track: it awaits the next frame from its
-//! subscription (which skips ahead after a lag) and writes it; a slow write delays only
-//! this viewer. One `read_rtcp` task per sender: reading RTCP is what makes webrtc-rs's
+//! subscription (which skips ahead after a lag) and writes it; a slow write (the pacer
+//! holding it to the link's pace) delays only this viewer. After each video frame it
+//! tells the feed what this viewer's link takes, for the encoder's bitrate. One `read_rtcp` task per sender: reading RTCP is what makes webrtc-rs's
 //! NACK responder run, and a PLI or FIR from the browser becomes a key frame request.
 
 use std::sync::Arc;
@@ -19,12 +20,14 @@ use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSampl
 use webrtc::track::track_remote::TrackRemote;
 
 use super::SessionStats;
+use super::feedback::Link;
 use crate::media::{Codec, Feed, Subscription};
 
 pub async fn send_frames(
     track: Arc<TrackLocalStaticSample>,
     mut frames: Subscription,
     stats: Arc<SessionStats>,
+    link: Arc<Link>,
     cancel: CancellationToken,
 ) {
     let video = frames.codec() != Codec::Opus;
@@ -48,6 +51,10 @@ pub async fn send_frames(
             Ok(()) => {
                 counter.fetch_add(1, Ordering::Relaxed);
                 stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+                if video {
+                    // The encoder follows what this viewer's link takes (media::rate).
+                    frames.report_rate(link.video_rate());
+                }
             }
             Err(e) => {
                 if stats.write_errors.fetch_add(1, Ordering::Relaxed) == 0 {

@@ -131,6 +131,11 @@ impl Received {
         wait_count(&self.frames, n, timeout, "video frames").await;
     }
 
+    /// Whether `n` video frames arrived within `timeout` (for a caller that says why not).
+    pub async fn frames_within(&self, n: u64, timeout: Duration) -> bool {
+        count_within(&self.frames, n, timeout).await.0
+    }
+
     /// The video codec's MIME type, lower-case (`video/h264`, `video/vp8`).
     pub fn video_mime(&self) -> Option<String> {
         self.video_mime.lock().ok()?.clone()
@@ -143,10 +148,16 @@ impl Received {
 
 /// Waits until the count behind `counter` reaches `n`, or panics after `timeout`.
 async fn wait_count(counter: &OnceLock<watch::Sender<u64>>, n: u64, timeout: Duration, what: &str) {
+    let (got, reached) = count_within(counter, n, timeout).await;
+    assert!(got, "only {reached} of {n} {what} within {timeout:?}");
+}
+
+/// Whether the counter reached `n` within `timeout`, and where it got to.
+async fn count_within(counter: &OnceLock<watch::Sender<u64>>, n: u64, timeout: Duration) -> (bool, u64) {
     let mut rx = counter.get_or_init(|| watch::Sender::new(0)).subscribe();
     let got = tokio::time::timeout(timeout, rx.wait_for(|&c| c >= n)).await.is_ok();
     let reached = *rx.borrow();
-    assert!(got, "only {reached} of {n} {what} within {timeout:?}");
+    (got, reached)
 }
 
 pub struct Viewer {
@@ -260,10 +271,13 @@ impl Viewer {
         let inbox = Arc::new(Inbox { rx: tokio::sync::Mutex::new(rx) });
         let received = Arc::new(Received::default());
         let on_track_received = Arc::clone(&received);
-        pc.on_track(Box::new(move |track, _, _| {
+        pc.on_track(Box::new(move |track, receiver, _| {
             let received = Arc::clone(&on_track_received);
             if options.read {
                 tokio::spawn(read_track(track, received, options.decode));
+                // Reading RTCP is what lets webrtc-rs's receiver reports echo robocast's
+                // sender reports (so robocast can measure the round trip), as a browser's do.
+                tokio::spawn(async move { while receiver.read_rtcp().await.is_ok() {} });
             }
             Box::pin(async {})
         }));
