@@ -50,25 +50,19 @@ async fn whep_viewer_receives_decoded_h264_and_opus() {
             .map(|p| format!("a=candidate:{p} 1 udp 2130706431 127.0.0.1 {p} typ host\r\n"))
             .collect::<String>()
     };
-    let rest = format!("a=mid:0\r\n{}", candidates(10..73));
-    let patched = http::request(
-        addr,
-        "PATCH",
-        &viewer.location,
-        Some("application/trickle-ice-sdpfrag"),
-        rest.as_bytes(),
-    )
-    .await;
+    let patch = async |fragment: String| {
+        http::request(
+            addr,
+            "PATCH",
+            &viewer.location,
+            Some("application/trickle-ice-sdpfrag"),
+            fragment.as_bytes(),
+        )
+        .await
+    };
+    let patched = patch(format!("a=mid:0\r\n{}", candidates(10..73))).await;
     assert_eq!(patched.status, 204, "63 more make 64: {}", patched.body);
-    let over = format!("a=mid:0\r\n{}", candidates(73..74));
-    let refused = http::request(
-        addr,
-        "PATCH",
-        &viewer.location,
-        Some("application/trickle-ice-sdpfrag"),
-        over.as_bytes(),
-    )
-    .await;
+    let refused = patch(format!("a=mid:0\r\n{}", candidates(73..74))).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.contains("more than 64 trickled ICE candidates"), "{}", refused.body);
     let fps = viewer.measure_fps(Duration::from_secs(1)).await;

@@ -355,6 +355,11 @@ impl RTCPReader for FeedbackReader {
     }
 }
 
+/// A packet's size on the wire, less the SRTP tag and the UDP and IP headers.
+fn rtp_size(packet: &webrtc::rtp::packet::Packet) -> usize {
+    packet.header.marshal_size() + packet.payload.len()
+}
+
 /// Holds video packets to the link's pace; audio only takes its share.
 struct PacedWriter {
     next: Arc<dyn RTPWriter + Send + Sync>,
@@ -369,7 +374,7 @@ impl RTPWriter for PacedWriter {
         packet: &webrtc::rtp::packet::Packet,
         attributes: &Attributes,
     ) -> Result<usize, webrtc::interceptor::Error> {
-        let size = packet.header.marshal_size() + packet.payload.len();
+        let size = rtp_size(packet);
         let now = Instant::now();
         let at = match self.link.pace(packet, size as f64 * 8.0, now) {
             Pace::Drop => {
@@ -403,7 +408,7 @@ impl RTPWriter for SentWriter {
         packet: &webrtc::rtp::packet::Packet,
         attributes: &Attributes,
     ) -> Result<usize, webrtc::interceptor::Error> {
-        let size = packet.header.marshal_size() + packet.payload.len();
+        let size = rtp_size(packet);
         self.link.counters.packets.fetch_add(1, Ordering::Relaxed);
         self.link.counters.bytes.fetch_add(size as u64, Ordering::Relaxed);
         let seq = self.extension.and_then(|id| packet.header.get_extension(id)).and_then(|mut payload| {
