@@ -29,8 +29,10 @@ pub struct Config {
     pub height: u32,
     /// Frames per second.
     pub fps: u32,
-    /// Video target bitrate in kbit/s.
+    /// Video target bitrate in kbit/s: the most, on a link that takes it.
     pub bitrate_kbps: u32,
+    /// The least video bitrate a viewer's thin link brings the encoder down to, kbit/s.
+    pub min_bitrate_kbps: u32,
     /// Opus bitrate in kbit/s.
     pub audio_bitrate_kbps: u32,
     /// Most viewers at once; the next one gets 503.
@@ -97,6 +99,7 @@ impl Default for Config {
             height: 720,
             fps: 30,
             bitrate_kbps: 2500,
+            min_bitrate_kbps: 150,
             audio_bitrate_kbps: 64,
             max_viewers: 16,
             ice_servers: Vec::new(),
@@ -147,6 +150,7 @@ pub struct FileConfig {
     pub size: Option<String>,
     pub fps: Option<u32>,
     pub bitrate: Option<u32>,
+    pub min_bitrate: Option<u32>,
     pub audio_bitrate: Option<u32>,
     pub max_viewers: Option<usize>,
     pub ice_servers: Option<Vec<String>>,
@@ -206,9 +210,12 @@ pub struct Overrides {
     /// Frames per second [default: 30]
     #[arg(long, env = "ROBOCAST_FPS", value_name = "N", global = true)]
     pub fps: Option<u32>,
-    /// Video bitrate in kbit/s [default: 2500]
+    /// Video bitrate in kbit/s, the most on a link that takes it [default: 2500]
     #[arg(long, env = "ROBOCAST_BITRATE", value_name = "KBPS", global = true)]
     pub bitrate: Option<u32>,
+    /// Least video bitrate in kbit/s a viewer's thin link brings the encoder down to [default: 150]
+    #[arg(long, env = "ROBOCAST_MIN_BITRATE", value_name = "KBPS", global = true)]
+    pub min_bitrate: Option<u32>,
     /// Opus bitrate in kbit/s [default: 64]
     #[arg(long, env = "ROBOCAST_AUDIO_BITRATE", value_name = "KBPS", global = true)]
     pub audio_bitrate: Option<u32>,
@@ -298,9 +305,6 @@ fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
-/// The least video bitrate a viewer's link estimate goes down to, kbit/s.
-pub const MIN_VIDEO_KBPS: u32 = 150;
-
 impl Config {
     /// Builds the configuration from all layers and validates it.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
@@ -327,6 +331,7 @@ impl Config {
             size: file.size.as_deref(),
             fps: file.fps,
             bitrate: file.bitrate,
+            min_bitrate: file.min_bitrate,
             audio_bitrate: file.audio_bitrate,
             max_viewers: file.max_viewers,
             ice_servers: file.ice_servers.as_deref(),
@@ -361,6 +366,7 @@ impl Config {
             size: o.size.as_deref(),
             fps: o.fps,
             bitrate: o.bitrate,
+            min_bitrate: o.min_bitrate,
             audio_bitrate: o.audio_bitrate,
             max_viewers: o.max_viewers,
             ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
@@ -401,6 +407,7 @@ impl Config {
         set(&mut self.audio, layer.audio.map(str::to_owned));
         set(&mut self.fps, layer.fps);
         set(&mut self.bitrate_kbps, layer.bitrate);
+        set(&mut self.min_bitrate_kbps, layer.min_bitrate);
         set(&mut self.audio_bitrate_kbps, layer.audio_bitrate);
         set(&mut self.max_viewers, layer.max_viewers);
         set(&mut self.ice_servers, layer.ice_servers.map(<[String]>::to_vec));
@@ -466,11 +473,11 @@ impl Config {
 
     /// Checks values that parse but cannot work; each error names the field and the fix.
     /// The bounds of each viewer's link estimate, bit/s: the video and audio bitrates at
-    /// most (and at the start), and at least [`MIN_VIDEO_KBPS`] of video with the audio.
+    /// most (and at the start), and at least `min_bitrate` of video with the audio.
     pub fn link_bounds(&self) -> crate::congestion::Bounds {
         let audio = u64::from(self.audio_bitrate_kbps) * 1000;
         let max = u64::from(self.bitrate_kbps) * 1000 + audio;
-        let min = (u64::from(MIN_VIDEO_KBPS.min(self.bitrate_kbps)) * 1000 + audio).min(max);
+        let min = (u64::from(self.min_bitrate_kbps.min(self.bitrate_kbps)) * 1000 + audio).min(max);
         crate::congestion::Bounds { min, start: max, max }
     }
 
@@ -497,6 +504,14 @@ impl Config {
                 "bitrate",
                 format!("{} kbit/s is out of range", self.bitrate_kbps),
                 "use 50 to 50000 kbit/s, e.g. 2500",
+            ));
+        }
+        // Above `bitrate`, `bitrate` is the least too (the encoder never moves).
+        if !(50..=50_000).contains(&self.min_bitrate_kbps) {
+            return Err(invalid(
+                "min_bitrate",
+                format!("{} kbit/s is out of range", self.min_bitrate_kbps),
+                "use 50 to 50000 kbit/s, e.g. 150",
             ));
         }
         if !(6..=510).contains(&self.audio_bitrate_kbps) {
@@ -605,6 +620,7 @@ struct Layer<'a> {
     size: Option<&'a str>,
     fps: Option<u32>,
     bitrate: Option<u32>,
+    min_bitrate: Option<u32>,
     audio_bitrate: Option<u32>,
     max_viewers: Option<usize>,
     ice_servers: Option<&'a [String]>,
@@ -684,5 +700,20 @@ mod tests {
         assert!(err.contains("`size`") && err.contains("1280x720"), "{err}");
         let err = FileConfig::parse("fsp = 3").expect_err("unknown key");
         assert!(err.contains("fsp"), "{err}");
+    }
+
+    #[test]
+    fn the_link_bounds_come_from_the_bitrates() {
+        let mut config = Config::default();
+        let file =
+            FileConfig::parse("bitrate = 1000\nmin_bitrate = 300\naudio_bitrate = 32").expect("valid toml");
+        config.apply_file(&file).expect("file applies");
+        let bounds = config.link_bounds();
+        assert_eq!((bounds.min, bounds.start, bounds.max), (332_000, 1_032_000, 1_032_000));
+        config.apply_overrides(&Overrides { min_bitrate: Some(5000), ..Default::default() }).expect("flags");
+        assert_eq!(config.link_bounds().min, 1_032_000, "a least above the most is the most");
+        let low = Config { min_bitrate_kbps: 10, ..Config::default() };
+        let message = low.validate().expect_err("10 kbit/s").to_string();
+        assert!(message.contains("`min_bitrate`") && message.contains("e.g. 150"), "{message}");
     }
 }

@@ -157,7 +157,7 @@ fn build_video(
     let description = format!("{main}{vp8_branch}");
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
-    let bounds = (crate::config::MIN_VIDEO_KBPS.min(config.bitrate_kbps), config.bitrate_kbps);
+    let bounds = (config.min_bitrate_kbps.min(config.bitrate_kbps), config.bitrate_kbps);
     let mut encoders = Vec::new();
     if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
         (spec.configure)(&enc, &params);
