@@ -37,7 +37,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    // A client may shut its side down once it has sent its request (as `nc -N` does):
+    // it still gets its answer. Without this, hyper sometimes closed a CONNECT request's
+    // connection on that end of input before the 405 was written (1 hostile-input run in
+    // 15). The header and body deadlines still close a client that sends nothing.
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).half_close(true);
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
