@@ -97,8 +97,6 @@ pub struct Feed {
     profile: AtomicU32,
     /// What each viewer's link takes (see [`super::rate`]).
     rate_wishes: RateWishes,
-    /// The encoder's bitrate now, kbit/s (0: not encoded here, or not started).
-    encoder_kbps: AtomicU32,
     pub stats: FeedStats,
 }
 
@@ -112,7 +110,6 @@ impl Feed {
             replay: Mutex::new(Replay::default()),
             profile: AtomicU32::new(0),
             rate_wishes: RateWishes::default(),
-            encoder_kbps: AtomicU32::new(0),
             stats: FeedStats::default(),
         })
     }
@@ -173,15 +170,6 @@ impl Feed {
     /// The lowest rate a viewer's link takes, bit/s, once one reported.
     pub fn lowest_rate_wish(&self) -> Option<u64> {
         self.rate_wishes.lowest()
-    }
-
-    /// The encoder's bitrate now, kbit/s (`None`: a passed-through stream or not started).
-    pub fn encoder_kbps(&self) -> Option<u32> {
-        Some(self.encoder_kbps.load(Ordering::Relaxed)).filter(|&k| k > 0)
-    }
-
-    pub(super) fn set_encoder_kbps(&self, kbps: Option<u32>) {
-        self.encoder_kbps.store(kbps.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// How many viewers are subscribed now, and every change of it.

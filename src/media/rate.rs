@@ -75,7 +75,6 @@ impl FollowingEncoder {
         feed: Arc<Feed>,
         bounds: (u32, u32),
     ) -> Self {
-        feed.set_encoder_kbps(Some(bounds.1));
         FollowingEncoder { element, spec, feed, bounds, applied: bounds.1 }
     }
 
@@ -104,7 +103,6 @@ impl FollowingEncoder {
                 "encoder bitrate (kbit/s)"
             );
             self.applied = wish;
-            self.feed.set_encoder_kbps(Some(wish));
         }
     }
 }

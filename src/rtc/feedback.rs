@@ -114,11 +114,6 @@ impl Link {
         }
     }
 
-    /// The rate to send at, bit/s.
-    pub fn target(&self) -> u64 {
-        self.estimator().target()
-    }
-
     /// What the link takes for video, bit/s: unbounded while the estimate is at the
     /// configured most (the link takes all robocast sends), else the estimate less the
     /// audio and a tenth for RTP headers, retransmissions and the encoder's overshoot.

@@ -59,9 +59,10 @@ struct State {
 }
 
 impl Pacer {
+    /// A pacer whose first burst (a joining viewer's key frame) may leave at once.
     pub fn new(now: Instant) -> Pacer {
         Pacer(Mutex::new(State {
-            next: now,
+            next: now.checked_sub(PACING_BURST).unwrap_or(now),
             sent: HashMap::new(),
             pruned: now,
             resend_budget: 0.0,
