@@ -456,11 +456,18 @@ impl Listener {
         Listener { pc, chunks }
     }
 
-    /// The level of what the viewer hears over `window`.
+    /// The level of what the viewer hears over `window`, counted from the first sound that
+    /// arrives after the call (a viewer that has just connected may take a while to hear
+    /// anything on a busy machine; that wait is not part of the window).
     pub async fn level(&mut self, window: Duration) -> Result<f32> {
         while self.chunks.try_recv().is_ok() {}
+        let mut all =
+            match tokio::time::timeout(10 * window.max(Duration::from_secs(1)), self.chunks.recv()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => bail!("the viewer's audio ended"),
+                Err(_) => bail!("the viewer heard nothing for {:?}", 10 * window.max(Duration::from_secs(1))),
+            };
         let deadline = Instant::now() + window;
-        let mut all = Vec::new();
         while Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.chunks.recv()).await {
