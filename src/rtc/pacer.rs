@@ -52,6 +52,9 @@ struct State {
     next: Instant,
     /// When each recent packet was first and last sent.
     sent: HashMap<(u32, u16), (Instant, Instant)>,
+    /// The newest sequence number of each stream: an older one that `sent` no longer
+    /// remembers is a resend of a packet long gone, not a new packet.
+    newest: HashMap<u32, u16>,
     pruned: Instant,
     /// Bits resends may still take, refilled at [`RESEND_SHARE`] of the estimate.
     resend_budget: f64,
@@ -64,6 +67,7 @@ impl Pacer {
         Pacer(Mutex::new(State {
             next: now.checked_sub(PACING_BURST).unwrap_or(now),
             sent: HashMap::new(),
+            newest: HashMap::new(),
             pruned: now,
             resend_budget: 0.0,
             refilled: now,
@@ -103,6 +107,12 @@ impl Pacer {
                 true
             }
             None => {
+                let newest = state.newest.entry(ssrc).or_insert(seq.wrapping_sub(1));
+                // Ahead of the newest (within half the sequence space, as RTP counts).
+                if (seq.wrapping_sub(*newest) as i16) <= 0 {
+                    return Pace::Drop;
+                }
+                *newest = seq;
                 state.sent.insert((ssrc, seq), (now, now));
                 false
             }
@@ -146,6 +156,19 @@ mod tests {
         pacer.schedule((1, 7), 1000.0, 1e6, RTT, now);
         let late = now + Duration::from_millis(1100);
         assert_eq!(pacer.schedule((1, 7), 1000.0, 1e6, RTT, late), Pace::Drop);
+        // Long after it is forgotten, asked for again (a receiver that keeps asking): it
+        // is still not new.
+        pacer.schedule((1, 8), 1000.0, 1e6, RTT, late);
+        let forgotten = now + REMEMBER + Duration::from_secs(1);
+        assert!(
+            matches!(pacer.schedule((1, 9), 1000.0, 1e6, RTT, forgotten), Pace::At(_)),
+            "the next is new"
+        );
+        assert_eq!(pacer.schedule((1, 7), 1000.0, 1e6, RTT, forgotten), Pace::Drop);
+        // Across the wrap of the 16-bit sequence numbers.
+        for seq in [65_534, 65_535, 0, 1] {
+            assert!(matches!(pacer.schedule((2, seq), 1000.0, 1e6, RTT, forgotten), Pace::At(_)), "{seq}");
+        }
     }
 
     #[test]
