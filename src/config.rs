@@ -33,6 +33,10 @@ pub struct Config {
     pub bitrate_kbps: u32,
     /// The least video bitrate a viewer's thin link brings the encoder down to, kbit/s.
     pub min_bitrate_kbps: u32,
+    /// How many encoded sizes viewers are spread over: 1 (one encoder that follows the
+    /// slowest viewer) or 2 (the configured size, and half of it at a quarter of the
+    /// bitrate for viewers whose link takes less, encoded only while one watches).
+    pub tiers: u8,
     /// Opus bitrate in kbit/s.
     pub audio_bitrate_kbps: u32,
     /// Most viewers at once; the next one gets 503.
@@ -100,6 +104,7 @@ impl Default for Config {
             fps: 30,
             bitrate_kbps: 2500,
             min_bitrate_kbps: 150,
+            tiers: 2,
             audio_bitrate_kbps: 64,
             max_viewers: 16,
             ice_servers: Vec::new(),
@@ -151,6 +156,7 @@ pub struct FileConfig {
     pub fps: Option<u32>,
     pub bitrate: Option<u32>,
     pub min_bitrate: Option<u32>,
+    pub tiers: Option<u8>,
     pub audio_bitrate: Option<u32>,
     pub max_viewers: Option<usize>,
     pub ice_servers: Option<Vec<String>>,
@@ -216,6 +222,9 @@ pub struct Overrides {
     /// Least video bitrate in kbit/s a viewer's thin link brings the encoder down to [default: 150]
     #[arg(long, env = "ROBOCAST_MIN_BITRATE", value_name = "KBPS", global = true)]
     pub min_bitrate: Option<u32>,
+    /// Encoded sizes for viewers on different links: 1 or 2 (a half-size one for thin links) [default: 2]
+    #[arg(long, env = "ROBOCAST_TIERS", value_name = "N", global = true)]
+    pub tiers: Option<u8>,
     /// Opus bitrate in kbit/s [default: 64]
     #[arg(long, env = "ROBOCAST_AUDIO_BITRATE", value_name = "KBPS", global = true)]
     pub audio_bitrate: Option<u32>,
@@ -332,6 +341,7 @@ impl Config {
             fps: file.fps,
             bitrate: file.bitrate,
             min_bitrate: file.min_bitrate,
+            tiers: file.tiers,
             audio_bitrate: file.audio_bitrate,
             max_viewers: file.max_viewers,
             ice_servers: file.ice_servers.as_deref(),
@@ -367,6 +377,7 @@ impl Config {
             fps: o.fps,
             bitrate: o.bitrate,
             min_bitrate: o.min_bitrate,
+            tiers: o.tiers,
             audio_bitrate: o.audio_bitrate,
             max_viewers: o.max_viewers,
             ice_servers: (!o.ice_servers.is_empty()).then_some(o.ice_servers.as_slice()),
@@ -408,6 +419,7 @@ impl Config {
         set(&mut self.fps, layer.fps);
         set(&mut self.bitrate_kbps, layer.bitrate);
         set(&mut self.min_bitrate_kbps, layer.min_bitrate);
+        set(&mut self.tiers, layer.tiers);
         set(&mut self.audio_bitrate_kbps, layer.audio_bitrate);
         set(&mut self.max_viewers, layer.max_viewers);
         set(&mut self.ice_servers, layer.ice_servers.map(<[String]>::to_vec));
@@ -512,6 +524,13 @@ impl Config {
                 "min_bitrate",
                 format!("{} kbit/s is out of range", self.min_bitrate_kbps),
                 "use 50 to 50000 kbit/s, e.g. 150",
+            ));
+        }
+        if !(1..=2).contains(&self.tiers) {
+            return Err(invalid(
+                "tiers",
+                format!("{} tiers are not supported", self.tiers),
+                "use 2 (a half-size picture for viewers on thin links) or 1 (one encoder for all)",
             ));
         }
         if !(6..=510).contains(&self.audio_bitrate_kbps) {
@@ -621,6 +640,7 @@ struct Layer<'a> {
     fps: Option<u32>,
     bitrate: Option<u32>,
     min_bitrate: Option<u32>,
+    tiers: Option<u8>,
     audio_bitrate: Option<u32>,
     max_viewers: Option<usize>,
     ice_servers: Option<&'a [String]>,

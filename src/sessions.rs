@@ -78,6 +78,8 @@ pub struct SessionInfo {
     pub talking: bool,
     /// RTP packets the session sent robocast (talk-back).
     pub packets_received: u64,
+    /// The video tier it gets: 0 the configured size, 1 the half-size one for a thin link.
+    pub tier: usize,
     /// What the viewer's feedback says its link takes: the estimate, loss, round trip.
     pub link: crate::rtc::feedback::LinkStatus,
 }
@@ -275,6 +277,7 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         keyframe_requests: peer.stats.keyframe_requests.load(Ordering::Relaxed),
         talking: peer.talking(),
         packets_received: peer.packets_received(),
+        tier: peer.stats.tier.load(Ordering::Relaxed),
         link: peer.link.status(),
     })
 }

@@ -14,11 +14,17 @@ use crate::auth::Action;
 /// `GET /api/status`: sources, chosen encoders, pipeline state, bitrate, viewers.
 pub async fn status(State(app): State<AppState>, _watcher: Caller) -> Json<Value> {
     let sessions = app.sessions.list().await;
-    let feeds = [("h264", &app.hub.h264), ("vp8", &app.hub.vp8), ("opus", &app.hub.audio)];
+    let lower = app.hub.h264_tiers.as_ref().and_then(|t| t.feed(1).cloned());
+    let feeds = [
+        ("h264", app.hub.h264.as_ref()),
+        ("h264_lower", lower.as_ref()),
+        ("vp8", app.hub.vp8.as_ref()),
+        ("opus", app.hub.audio.as_ref()),
+    ];
     let feeds: serde_json::Map<String, Value> = feeds
         .into_iter()
         .filter_map(|(name, feed)| {
-            let stats = &feed.as_ref()?.stats;
+            let stats = &feed?.stats;
             Some((
                 name.to_owned(),
                 json!({

@@ -11,9 +11,10 @@ use gstreamer_app as gst_app;
 
 use super::encoder::{self, EncodeParams};
 use super::pipeline::Recipe;
-use super::rate::FollowingEncoder;
+use super::rate::{EncoderRole, FollowingEncoder};
 use super::source::{AudioSource, Geometry, Output, VideoSource};
 use super::status::PipelineStatus;
+use super::tiers::{Planner, Policy, Tiers};
 use super::{Codec, EncodedFrame, Feed, MediaError, clockstamp, framerate};
 use crate::config::Config;
 
@@ -22,8 +23,11 @@ pub(super) struct Built {
     pub pipeline: gst::Pipeline,
     /// Appsinks with their feeds; key frame requests go upstream from each appsink.
     pub sinks: Vec<(gst_app::AppSink, Arc<Feed>)>,
-    /// The VP8 branch's valve, opened while VP8 viewers exist.
-    pub vp8_valve: Option<gst::Element>,
+    /// Branches encoded only while watched (VP8, the lower tier): each valve with the
+    /// feed whose viewers open it, and the branch's name for the log.
+    pub valves: Vec<(gst::Element, Arc<Feed>, &'static str)>,
+    /// Says which tier each H.264 viewer is on (when there is more than one).
+    pub planner: Option<Planner>,
     /// The encoders built here, whose bitrate follows their viewers (none for a
     /// passed-through camera stream or audio).
     pub encoders: Vec<FollowingEncoder>,
@@ -110,24 +114,38 @@ const H264_OUT: &str = "h264parse config-interval=-1 ! video/x-h264,stream-forma
 fn build_video(
     source: &VideoSource,
     config: &Config,
-    h264: &Arc<Feed>,
+    h264: &Arc<Tiers>,
     vp8: Option<&Arc<Feed>>,
 ) -> Result<Built, MediaError> {
     let geometry = Geometry { width: config.width, height: config.height, fps: config.fps };
     let Some(chain) = source.chain(geometry)? else {
         return Err(MediaError::Runtime("video is disabled".into()));
     };
+    let top = Arc::clone(h264.feed(0).ok_or_else(|| MediaError::Runtime("no H.264 feed".into()))?);
+    let low = h264.feed(1).cloned();
+    let size = (config.width, config.height);
+    let half = low_tier_size(size);
     let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps };
+    let least = config.min_bitrate_kbps.min(config.bitrate_kbps);
+    let policy = Policy::for_bitrate(config.bitrate_kbps, chain.output == Output::Raw);
+    // The lower tier: up to the split (where its viewers move up), from a quarter.
+    let split_kbps = u32::try_from(policy.split_bps / 1000).unwrap_or(u32::MAX).max(least);
+    let low_params =
+        EncodeParams { fps: config.fps, bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps) };
     // The hub made a VP8 feed only if this machine has a VP8 encoder.
     let vp8_spec = vp8.and_then(|_| encoder::choose(Codec::Vp8, "auto").ok());
     let mut status = PipelineStatus::new("video", &chain.label);
-    let mut h264_spec = None;
+    let spec = match chain.output {
+        Output::Raw => Some(encoder::choose(Codec::H264, &config.encoder)?),
+        // A camera's own H.264 is passed through; a lower tier encodes it again.
+        Output::H264 if low.is_some() => encoder::choose(Codec::H264, &config.encoder).ok(),
+        Output::H264 => None,
+    };
     // Raw pictures are encoded here; H.264 from the source is passed through, and the
-    // VP8 branch decodes it first.
-    let (main, decode_for_vp8) = match chain.output {
+    // branches that encode again decode it first.
+    let (main, decode) = match chain.output {
         Output::Raw => {
-            let spec = encoder::choose(Codec::H264, &config.encoder)?;
-            h264_spec = Some(spec);
+            let spec = spec.ok_or_else(|| MediaError::Runtime("no H.264 encoder".into()))?;
             status.encoder = Some(spec.element.into());
             status.hardware = spec.hardware;
             let encode = format!("{LEAKY} ! {} name=enc ! {} ! {H264_OUT}", spec.element, spec.caps);
@@ -142,30 +160,51 @@ fn build_video(
             status.passthrough = true;
             let main =
                 format!("{} ! {H264_OUT} ! tee name=t t. ! queue ! {SINK} name=h264", chain.description);
-            (main, "avdec_h264 ! videoconvert ! ")
+            (main, "avdec_h264 output-corrupt=false ! videoconvert ! ")
         }
     };
     let vp8_branch = vp8_spec
         .map(|s| {
             let valve = "valve name=vp8valve drop=true";
             format!(
-                " t. ! {LEAKY} ! {valve} ! {decode_for_vp8}{} name=vp8enc ! {} ! {SINK} name=vp8",
+                " t. ! {LEAKY} ! {valve} ! {decode}{} name=vp8enc ! {} ! {SINK} name=vp8",
                 s.element, s.caps
             )
         })
         .unwrap_or_default();
-    let description = format!("{main}{vp8_branch}");
+    let low_branch = match (spec, &low) {
+        (Some(s), Some(_)) => format!(
+            " t. ! {LEAKY} ! valve name=lowvalve drop=true ! {decode}videoscale ! video/x-raw,width={},height={} ! \
+             {} name=lowenc ! {} ! {H264_OUT} ! {SINK} name=h264low",
+            half.0, half.1, s.element, s.caps
+        ),
+        _ => String::new(),
+    };
+    let description = format!("{main}{vp8_branch}{low_branch}");
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
-    let bounds = (config.min_bitrate_kbps.min(config.bitrate_kbps), config.bitrate_kbps);
     let mut encoders = Vec::new();
-    if let (Ok(enc), Some(spec)) = (by_name(&pipeline, "enc"), h264_spec) {
+    let role = |spec, tier, size, bounds: (u32, u32), idle| EncoderRole {
+        spec,
+        tier,
+        size,
+        bounds,
+        idle,
+        decodes_camera: chain.output == Output::H264,
+    };
+    let bounds = (least, config.bitrate_kbps);
+    if let (Ok(enc), Some(spec), Output::Raw) = (by_name(&pipeline, "enc"), spec, chain.output) {
         (spec.configure)(&enc, &params);
-        encoders.push(FollowingEncoder::new(enc, spec, Arc::clone(h264), bounds));
+        encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(&top)));
+    }
+    if let (Ok(enc), Some(spec), Some(low)) = (by_name(&pipeline, "lowenc"), spec, &low) {
+        (spec.configure)(&enc, &low_params);
+        let role = role(spec, 1, half, (least, split_kbps), low_params.bitrate_kbps);
+        encoders.push(FollowingEncoder::new(enc, role, Arc::clone(low)));
     }
     if let (Ok(enc), Some(spec), Some(vp8)) = (by_name(&pipeline, "vp8enc"), vp8_spec, vp8) {
         (spec.configure)(&enc, &params);
-        encoders.push(FollowingEncoder::new(enc, spec, Arc::clone(vp8), bounds));
+        encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(vp8)));
     }
     // Raw pictures: drop (never hold) what exceeds the configured rate, then stamp the
     // test pattern with its capture time.
@@ -177,13 +216,25 @@ fn build_video(
         }
     }
     let frame = Duration::from_secs(1) / config.fps.max(1);
-    let mut sinks = vec![(appsink(&pipeline, "h264", h264, frame)?, Arc::clone(h264))];
+    let mut sinks = vec![(appsink(&pipeline, "h264", &top, frame)?, Arc::clone(&top))];
+    let mut valves = Vec::new();
+    let mut planner = None;
+    if let (Some(low), false) = (&low, low_branch.is_empty()) {
+        sinks.push((appsink(&pipeline, "h264low", low, frame)?, Arc::clone(low)));
+        valves.push((by_name(&pipeline, "lowvalve")?, Arc::clone(low), "lower tier"));
+        planner = Some(Planner::new(Arc::clone(h264), policy));
+    }
     if let (Some(vp8), Some(_)) = (vp8, vp8_spec) {
         sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
+        valves.push((by_name(&pipeline, "vp8valve")?, Arc::clone(vp8), "VP8 branch"));
     }
-    let vp8_valve = by_name(&pipeline, "vp8valve").ok();
     status.targets = encoders.iter().map(FollowingEncoder::target).collect();
-    Ok(Built { pipeline, sinks, vp8_valve, encoders, status })
+    Ok(Built { pipeline, sinks, valves, planner, encoders, status })
+}
+
+/// The lower tier's picture: half the configured size, in even pixels.
+pub(super) fn low_tier_size((width, height): (u32, u32)) -> (u32, u32) {
+    ((width / 2) & !1, (height / 2) & !1)
 }
 
 fn build_audio(
@@ -216,5 +267,5 @@ fn build_audio(
     let sinks = vec![(appsink(&pipeline, "opus", feed, Duration::from_millis(20))?, Arc::clone(feed))];
     let mut status = PipelineStatus::new("audio", &label);
     status.encoder = Some(if echo_cancel { "webrtcdsp + opusenc" } else { "opusenc" }.into());
-    Ok(Built { pipeline, sinks, vp8_valve: None, encoders: Vec::new(), status })
+    Ok(Built { pipeline, sinks, valves: Vec::new(), planner: None, encoders: Vec::new(), status })
 }

@@ -180,10 +180,21 @@ impl Feed {
     /// A new viewer starts from the kept key frame if it is recent, else at the next key
     /// frame, which it asks for at once (every Opus packet is one).
     pub fn subscribe(self: &Arc<Self>) -> Subscription {
+        self.subscribe_with(true)
+    }
+
+    /// A viewer that already has a picture (from another tier) starts at the next key
+    /// frame, which it asks for at once: the kept frames are the past, and would arrive as a
+    /// burst on a link that is already thin.
+    pub fn subscribe_at_next_keyframe(self: &Arc<Self>) -> Subscription {
+        self.subscribe_with(false)
+    }
+
+    fn subscribe_with(self: &Arc<Self>, replay: bool) -> Subscription {
         self.subscribers.send_modify(|n| *n += 1);
         let (frames, replay) = {
             let kept = self.replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let recent = kept.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW);
+            let recent = replay && kept.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW);
             let replay: VecDeque<EncodedFrame> =
                 if recent { kept.frames.iter().cloned().collect() } else { VecDeque::new() };
             (self.frames.subscribe(), replay)

@@ -33,6 +33,7 @@ pub mod playout;
 pub mod rate;
 pub mod source;
 mod status;
+pub mod tiers;
 
 use std::fmt;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use pipeline::MediaHub;
 pub use playout::Playout;
 pub use source::{AudioSource, VideoSource};
 pub use status::{PipelineState, PipelineStatus};
+pub use tiers::{Place, TieredSubscription, Tiers};
 
 /// One encoded access unit (a whole H.264/VP8 picture, or one Opus packet).
 #[derive(Clone, Debug)]

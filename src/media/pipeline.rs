@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::build::{Built, SOURCE_ENDED, build};
+use super::build::{Built, SOURCE_ENDED, build, low_tier_size};
 use super::encoder;
 use super::failures::{Failures, Note};
 use super::keyframe::{KeyframeThrottle, force_keyframe, keyframe_request};
@@ -27,6 +27,7 @@ use super::meter::Meter;
 use super::rate::{self, FollowingEncoder};
 use super::source::{AudioSource, VideoSource};
 use super::status::{PipelineState, PipelineStatus};
+use super::tiers::{Planner, Tiers};
 use super::{Codec, Feed, MediaError};
 use crate::config::Config;
 
@@ -49,7 +50,10 @@ pub(super) async fn blocking<T: Send + 'static>(
 /// The feeds viewers subscribe to, and the status of the pipelines behind them.
 #[derive(Clone)]
 pub struct MediaHub {
+    /// The top tier's H.264 (the configured size), which every H.264 viewer starts on.
     pub h264: Option<Arc<Feed>>,
+    /// The H.264 tiers: the top one and, with `tiers = 2`, the half-size one.
+    pub h264_tiers: Option<Arc<Tiers>>,
     /// `None` when there is no video or this machine has no VP8 encoder.
     pub vp8: Option<Arc<Feed>>,
     pub audio: Option<Arc<Feed>>,
@@ -79,19 +83,30 @@ impl MediaHub {
         let playout =
             super::Playout::start(config, audio != AudioSource::None, &supervisors, cancel.clone()).await?;
         let echo_cancel = playout.echo_cancel();
-        let mut hub =
-            MediaHub { h264: None, vp8: None, audio: None, playout, status: Vec::new(), supervisors };
+        let mut hub = MediaHub {
+            h264: None,
+            h264_tiers: None,
+            vp8: None,
+            audio: None,
+            playout,
+            status: Vec::new(),
+            supervisors,
+        };
         if video != VideoSource::None {
             let h264 = Feed::new(Codec::H264);
+            let (half_width, half_height) = low_tier_size((config.width, config.height));
+            let lower =
+                (config.tiers > 1 && half_width >= 32 && half_height >= 32).then(|| Feed::new(Codec::H264));
+            let tiers = Tiers::new(Arc::clone(&h264), lower);
             let vp8 = vp8.then(|| Feed::new(Codec::Vp8));
             let recipe = Recipe::Video {
                 source: video,
                 config: Box::new(config.clone()),
-                h264: h264.clone(),
+                h264: Arc::clone(&tiers),
                 vp8: vp8.clone(),
             };
             hub.status.push(hub.spawn_supervisor(recipe, &config.video, cancel.clone()));
-            (hub.h264, hub.vp8) = (Some(h264), vp8);
+            (hub.h264, hub.h264_tiers, hub.vp8) = (Some(h264), Some(tiers), vp8);
         }
         if audio != AudioSource::None {
             let feed = Feed::new(Codec::Opus);
@@ -149,7 +164,7 @@ impl MediaHub {
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
 pub(super) enum Recipe {
-    Video { source: VideoSource, config: Box<Config>, h264: Arc<Feed>, vp8: Option<Arc<Feed>> },
+    Video { source: VideoSource, config: Box<Config>, h264: Arc<Tiers>, vp8: Option<Arc<Feed>> },
     Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed>, echo_cancel: bool },
 }
 
@@ -213,22 +228,30 @@ async fn run(
     cancel: &CancellationToken,
     failures: &mut Failures,
 ) -> MediaError {
-    let Built { pipeline, sinks, vp8_valve, mut encoders, status: fresh } = built;
+    let Built { pipeline, sinks, valves, mut planner, mut encoders, status: fresh } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
     // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
     let _null_on_drop = NullOnDrop(Some(pipeline.clone()));
-    let error = play(&pipeline, &sinks, vp8_valve.as_ref(), &mut encoders, status, cancel, failures).await;
+    let mut parts =
+        Parts { sinks: &sinks, valves: &valves, planner: planner.as_mut(), encoders: &mut encoders };
+    let error = play(&pipeline, &mut parts, status, cancel, failures).await;
     let stopping = pipeline.clone();
     // Setting a V4L2 device to Null can block.
     let _ = blocking(move || stopping.set_state(gst::State::Null)).await;
     error
 }
 
+/// What `play` drives besides the pipeline itself.
+struct Parts<'a> {
+    sinks: &'a [(gst_app::AppSink, Arc<Feed>)],
+    valves: &'a [(gst::Element, Arc<Feed>, &'static str)],
+    planner: Option<&'a mut Planner>,
+    encoders: &'a mut [FollowingEncoder],
+}
+
 async fn play(
     pipeline: &gst::Pipeline,
-    sinks: &[(gst_app::AppSink, Arc<Feed>)],
-    vp8_valve: Option<&gst::Element>,
-    encoders: &mut [FollowingEncoder],
+    parts: &mut Parts<'_>,
     status: &watch::Sender<PipelineStatus>,
     cancel: &CancellationToken,
     failures: &mut Failures,
@@ -242,10 +265,12 @@ async fn play(
         let error = blocking(move || bus_error(&bus)).await.ok().flatten();
         return error.unwrap_or_else(|| MediaError::Runtime("cannot start playing".into()));
     }
+    let sinks = parts.sinks;
     let mut keyframes: Vec<KeyframeThrottle> = sinks.iter().map(|_| KeyframeThrottle::default()).collect();
-    let mut vp8_viewers = sinks.iter().find(|(_, f)| f.codec() == Codec::Vp8).map(|(_, f)| f.subscribers());
+    let mut watched: Vec<watch::Receiver<usize>> =
+        parts.valves.iter().map(|(_, feed, _)| feed.subscribers()).collect();
     // Viewers may have subscribed before this (re)build: start from their current count.
-    if let (Some(valve), Some(viewers)) = (vp8_valve, vp8_viewers.as_mut()) {
+    for ((valve, _, _), viewers) in parts.valves.iter().zip(&mut watched) {
         valve.set_property("drop", *viewers.borrow_and_update() == 0);
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -278,16 +303,22 @@ async fn play(
                     }
                 }
             }
-            Some(viewers) = watch_changed(&mut vp8_viewers) => {
-                if let Some(valve) = vp8_valve {
+            (index, viewers) = any_changed(&mut watched) => {
+                let (valve, _, branch) = &parts.valves[index];
+                let open = !valve.property::<bool>("drop");
+                if open != (viewers > 0) {
                     valve.set_property("drop", viewers == 0);
-                    tracing::info!(viewers, "VP8 branch {}", if viewers == 0 { "closed" } else { "open" });
+                    tracing::info!(viewers, "{branch} {}", if viewers == 0 { "closed" } else { "open" });
                 }
             }
             _ = follow.tick() => {
-                for encoder in encoders.iter_mut() {
+                if let Some(planner) = parts.planner.as_deref_mut() {
+                    planner.plan(Instant::now().into_std());
+                }
+                for encoder in parts.encoders.iter_mut() {
                     encoder.follow().await;
                 }
+                let encoders = &parts.encoders;
                 status.send_if_modified(|s| {
                     let targets = encoders.iter().map(|e| e.target()).collect();
                     std::mem::replace(&mut s.targets, targets) != s.targets
@@ -379,14 +410,22 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn watch_changed(rx: &mut Option<watch::Receiver<usize>>) -> Option<usize> {
-    match rx {
-        Some(rx) => {
-            rx.changed().await.ok()?;
-            Some(*rx.borrow_and_update())
-        }
-        None => std::future::pending().await,
+/// The first of `watched` that changes: its index and new value. Pending forever when
+/// there is none (or all their senders are gone).
+async fn any_changed(watched: &mut [watch::Receiver<usize>]) -> (usize, usize) {
+    if watched.is_empty() {
+        return std::future::pending().await; // select_all panics on none
     }
+    let changes = watched.iter_mut().enumerate().map(|(index, rx)| {
+        Box::pin(async move {
+            match rx.changed().await {
+                Ok(()) => (index, *rx.borrow_and_update()),
+                Err(_) => std::future::pending().await,
+            }
+        })
+    });
+    let ((index, viewers), _, _) = futures_util::future::select_all(changes).await;
+    (index, viewers)
 }
 
 /// Sets a pipeline to `Null` when dropped, whatever ended its run. Normally `run` has

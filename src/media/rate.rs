@@ -7,8 +7,9 @@
 //! with no restart and no key frame (x264enc, openh264enc and vp8enc take a new bitrate
 //! while playing; v4l2h264enc through its `video_bitrate` control, unproven here).
 //!
-//! One encoder per feed for now: the slowest viewer sets the rate for all of them. Tiers
-//! (a second, smaller encoder for the slow ones) come next.
+//! One encoder per feed: the slowest viewer on a feed sets its rate. With tiers
+//! ([`super::tiers`]), a viewer much slower than the others is moved to a smaller picture
+//! with an encoder of its own, so it does not lower theirs.
 //!
 //! [`Subscription::report_rate`]: super::Subscription::report_rate
 
@@ -31,7 +32,28 @@ const DEADBAND: f64 = 0.05;
 pub struct EncoderTarget {
     pub codec: Codec,
     pub encoder: &'static str,
+    /// 0: the configured size; 1: the half-size tier for thin links.
+    pub tier: usize,
+    /// The picture it encodes, `WxH`.
+    pub size: String,
     pub kbps: u32,
+    /// Viewers on it (or moving to it).
+    pub viewers: usize,
+    /// It decodes the camera's own H.264 first (a passed-through stream cannot change its
+    /// bitrate, so a thin link's tier is encoded again from it).
+    pub decodes_camera: bool,
+}
+
+/// What an encoder is, for [`FollowingEncoder::new`].
+pub(super) struct EncoderRole {
+    pub spec: &'static EncoderSpec,
+    pub tier: usize,
+    pub size: (u32, u32),
+    /// The least and the most, kbit/s.
+    pub bounds: (u32, u32),
+    /// Its bitrate while no viewer has said what its link takes (what it was configured with).
+    pub idle: u32,
+    pub decodes_camera: bool,
 }
 
 /// The viewers' wishes of one feed, bit/s (0: not reported yet).
@@ -61,43 +83,49 @@ impl RateWishes {
 /// An encoder whose bitrate follows its feed's viewers.
 pub(super) struct FollowingEncoder {
     element: gst::Element,
-    spec: &'static EncoderSpec,
+    role: EncoderRole,
     feed: Arc<Feed>,
-    /// The configured bitrate (the most), and the least, kbit/s.
-    bounds: (u32, u32),
     applied: u32,
 }
 
 impl FollowingEncoder {
-    pub(super) fn new(
-        element: gst::Element,
-        spec: &'static EncoderSpec,
-        feed: Arc<Feed>,
-        bounds: (u32, u32),
-    ) -> Self {
-        FollowingEncoder { element, spec, feed, bounds, applied: bounds.1 }
+    pub(super) fn new(element: gst::Element, role: EncoderRole, feed: Arc<Feed>) -> Self {
+        let applied = role.idle;
+        FollowingEncoder { element, role, feed, applied }
     }
 
     /// The encoder's codec and bitrate now, for the status.
     pub(super) fn target(&self) -> EncoderTarget {
-        EncoderTarget { codec: self.spec.codec, encoder: self.spec.element, kbps: self.applied }
+        let r = &self.role;
+        EncoderTarget {
+            codec: r.spec.codec,
+            encoder: r.spec.element,
+            tier: r.tier,
+            size: format!("{}x{}", r.size.0, r.size.1),
+            kbps: self.applied,
+            viewers: *self.feed.subscribers().borrow(),
+            decodes_camera: r.decodes_camera,
+        }
     }
 
-    /// Moves the bitrate to the lowest viewer's wish, or back to the most without one.
+    /// Moves the bitrate to the lowest viewer's wish, or back to where it started without
+    /// one.
     pub(super) async fn follow(&mut self) {
-        let (least, most) = self.bounds;
+        let ((least, most), idle) = (self.role.bounds, self.role.idle);
         let wish = self
             .feed
             .lowest_rate_wish()
-            .map_or(most, |bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX).clamp(least, most));
+            .map_or(idle, |bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX).clamp(least, most));
         let change = (f64::from(wish) - f64::from(self.applied)).abs() / f64::from(self.applied.max(1));
-        if change < DEADBAND && !(wish == most && self.applied != most) {
+        let to_an_end = (wish == most || wish == idle) && self.applied != wish;
+        if change < DEADBAND && !to_an_end {
             return;
         }
-        let (element, set) = (self.element.clone(), self.spec.set_bitrate);
+        let (element, set) = (self.element.clone(), self.role.spec.set_bitrate);
         if super::pipeline::blocking(move || set(&element, wish)).await.is_ok() {
             tracing::debug!(
-                encoder = self.spec.element,
+                encoder = self.role.spec.element,
+                tier = self.role.tier,
                 from = self.applied,
                 to = wish,
                 "encoder bitrate (kbit/s)"

@@ -23,7 +23,7 @@ use super::offer::{Offer, OfferInfo};
 use super::talk::{self, Talk, TalkContext};
 use super::{Engine, GATHER_TIMEOUT, RtcError, capability, channels, pump, trickle};
 use crate::control::{Member, Outgoing};
-use crate::media::{Codec, Feed, MediaHub};
+use crate::media::{Codec, MediaHub, Place, Tiers};
 
 /// A client that got its answer but never connects (it vanished, or UDP is blocked)
 /// gives its viewer slot back after this long.
@@ -66,6 +66,8 @@ pub struct SessionStats {
     pub bytes_sent: AtomicU64,
     pub keyframe_requests: AtomicU64,
     pub write_errors: AtomicU64,
+    /// The video tier this viewer is on (0: the configured size; see `media::tiers`).
+    pub tier: AtomicUsize,
 }
 
 /// What the rest of robocast holds of a peer. Cloning is cheap.
@@ -251,7 +253,7 @@ pub async fn answer(
         cancel,
         state: state_rx,
         stats,
-        video_codec: tracks.iter().map(|t| t.feed.codec()).find(|&c| c != Codec::Opus),
+        video_codec: tracks.iter().map(|t| t.tiers.codec()).find(|&c| c != Codec::Opus),
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         trickled: Arc::default(),
@@ -265,10 +267,10 @@ pub async fn answer(
     // RTCP readers only now, for a session that exists: a reader started before a failed
     // answer would wait forever on a sender that never starts, holding the whole peer
     // connection (~28 kB per rejected offer). Each ends with its session.
-    for OutTrack { sender, feed, .. } in &tracks {
+    for OutTrack { sender, tiers, place, .. } in &tracks {
         let reader = pump::read_rtcp(
             Arc::clone(sender),
-            Arc::clone(feed),
+            (Arc::clone(tiers), Arc::clone(place)),
             Arc::clone(&handle.stats),
             handle.cancel.clone(),
         );
@@ -284,10 +286,11 @@ fn etag(answer: &str) -> String {
     format!("\"{}\"", ufrag.trim())
 }
 
-/// A track robocast sends, with the feed that fills it.
+/// A track robocast sends, with the feeds that fill it and its place among them.
 struct OutTrack {
     track: Arc<TrackLocalStaticSample>,
-    feed: Arc<Feed>,
+    tiers: Arc<Tiers>,
+    place: Arc<Place>,
     sender: Arc<RTCRtpSender>,
 }
 
@@ -298,12 +301,15 @@ async fn add_tracks(
     options: AnswerOptions,
 ) -> Result<Vec<OutTrack>, RtcError> {
     let video = info.video.as_ref().and_then(|chosen| {
-        let feed = if chosen.codec == Codec::Vp8 { hub.vp8.clone() } else { hub.h264.clone() };
-        Some((feed?, chosen))
+        let tiers = match chosen.codec {
+            Codec::Vp8 => Tiers::single(hub.vp8.clone()?),
+            _ => hub.h264_tiers.clone()?,
+        };
+        Some((tiers, chosen))
     });
-    let audio = info.audio.as_ref().and_then(|chosen| Some((hub.audio.clone()?, chosen)));
+    let audio = info.audio.as_ref().and_then(|chosen| Some((Tiers::single(hub.audio.clone()?), chosen)));
     let mut tracks = Vec::new();
-    for ((feed, chosen), kind) in
+    for ((tiers, chosen), kind) in
         [(video, "video"), (audio, "audio")].into_iter().filter_map(|(t, k)| Some((t?, k)))
     {
         // Separate stream ids by default: the browser would otherwise hold video back to
@@ -314,7 +320,8 @@ async fn add_tracks(
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
             .await
             .map_err(RtcError::internal)?;
-        tracks.push(OutTrack { track, feed, sender });
+        let place = tiers.place();
+        tracks.push(OutTrack { track, tiers, place, sender });
     }
     Ok(tracks)
 }
@@ -388,8 +395,8 @@ async fn lifetime(handle: PeerHandle, tracks: Vec<OutTrack>, member: Option<Memb
             member.connected().await;
         }
         // Subscribing only now makes each feed send this viewer a key frame at once.
-        for OutTrack { track, feed, .. } in tracks {
-            let subscription = feed.subscribe();
+        for OutTrack { track, tiers, place, .. } in tracks {
+            let subscription = tiers.subscribe(place);
             tokio::spawn(
                 pump::send_frames(
                     track,

@@ -21,11 +21,11 @@ use webrtc::track::track_remote::TrackRemote;
 
 use super::SessionStats;
 use super::feedback::Link;
-use crate::media::{Codec, Feed, Subscription};
+use crate::media::{Codec, Place, TieredSubscription, Tiers};
 
 pub async fn send_frames(
     track: Arc<TrackLocalStaticSample>,
-    mut frames: Subscription,
+    mut frames: TieredSubscription,
     stats: Arc<SessionStats>,
     link: Arc<Link>,
     cancel: CancellationToken,
@@ -52,8 +52,10 @@ pub async fn send_frames(
                 counter.fetch_add(1, Ordering::Relaxed);
                 stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
                 if video {
-                    // The encoder follows what this viewer's link takes (media::rate).
+                    // The encoder follows what this viewer's link takes (media::rate), and
+                    // the viewer changes tier by it (media::tiers).
                     frames.report_rate(link.video_rate());
+                    stats.tier.store(frames.tier(), Ordering::Relaxed);
                 }
             }
             Err(e) => {
@@ -69,7 +71,7 @@ pub async fn send_frames(
 /// a key frame.
 pub async fn read_rtcp(
     sender: Arc<RTCRtpSender>,
-    feed: Arc<Feed>,
+    (tiers, place): (Arc<Tiers>, Arc<Place>),
     stats: Arc<SessionStats>,
     cancel: CancellationToken,
 ) {
@@ -86,9 +88,9 @@ pub async fn read_rtcp(
             any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
         });
         if wants_key {
-            tracing::debug!(codec = %feed.codec(), "viewer asked for a key frame");
+            tracing::debug!(codec = %tiers.codec(), tier = place.tier(), "viewer asked for a key frame");
             stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-            feed.request_keyframe();
+            tiers.request_keyframe(&place);
         }
     }
 }

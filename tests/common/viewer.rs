@@ -22,6 +22,7 @@ use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::data_channel::data_channel_message::DataChannelMessage;
 use webrtc::data_channel::data_channel_state::RTCDataChannelState;
 use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
 use webrtc::interceptor::registry::Registry;
 use webrtc::media::io::sample_builder::SampleBuilder;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -66,6 +67,9 @@ pub struct ViewerOptions {
     /// The `Authorization` the offer carries: `None` the test daemons' operator token,
     /// `Some("")` none, else `Some("Bearer <token>")`.
     pub authorization: Option<&'static str>,
+    /// The one UDP port its ICE uses, on 127.0.0.1 (a test shapes the traffic to it); any
+    /// loopback address and port by default.
+    pub port: Option<u16>,
 }
 
 /// What Chromium offers for its main H.264 payload type.
@@ -89,6 +93,7 @@ impl Default for ViewerOptions {
             offer_vp8: true,
             channels: &[],
             authorization: None,
+            port: None,
         }
     }
 }
@@ -192,7 +197,7 @@ pub async fn offer_with_channels(
         codecs.push((MIME_TYPE_H264, 102, options.h264_fmtp, RTPCodecType::Video));
     }
     codecs.push((MIME_TYPE_OPUS, 111, "minptime=10;useinbandfec=1", RTPCodecType::Audio));
-    let pc = loopback_peer(&codecs).await;
+    let pc = peer_on(&codecs, RTCConfiguration::default(), options.port).await;
     for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
         let init =
             RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, send_encodings: vec![] };
@@ -474,6 +479,15 @@ pub async fn loopback_peer_with(
     codecs: &[(&str, u8, &str, RTPCodecType)],
     configuration: RTCConfiguration,
 ) -> Arc<RTCPeerConnection> {
+    peer_on(codecs, configuration, None).await
+}
+
+/// [`loopback_peer_with`] whose ICE uses only 127.0.0.1 and `port`, when given.
+async fn peer_on(
+    codecs: &[(&str, u8, &str, RTPCodecType)],
+    configuration: RTCConfiguration,
+    port: Option<u16>,
+) -> Arc<RTCPeerConnection> {
     let mut media = MediaEngine::default();
     for &(mime, payload_type, fmtp, kind) in codecs {
         let capability = RTCRtpCodecCapability {
@@ -492,7 +506,13 @@ pub async fn loopback_peer_with(
     settings.set_include_loopback_candidate(true);
     settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
     // Tests talk over loopback only.
-    settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    if let Some(port) = port {
+        let one = EphemeralUDP::new(port, port).expect("a port range");
+        settings.set_udp_network(UDPNetwork::Ephemeral(one));
+        settings.set_ip_filter(Box::new(|ip| ip == std::net::Ipv4Addr::LOCALHOST));
+    } else {
+        settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    }
     let api = APIBuilder::new()
         .with_media_engine(media)
         .with_interceptor_registry(registry)
