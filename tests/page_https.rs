@@ -72,7 +72,16 @@ async fn over_https_the_token_drives_and_talks_and_without_it_the_page_watches()
     click(&page, "drive").await?;
     robot.expect(LINE_TIMEOUT, |l| l["type"] == "driver" && l["session"] == session).await;
     mouse_button(&page, "talk", true).await?;
-    speaker.wait_sound(START_TIMEOUT).await.context("holding Talk over HTTPS is not heard on the speaker")?;
+    if let Err(e) = speaker.wait_sound(START_TIMEOUT).await {
+        let seen = page
+            .eval(
+                "JSON.stringify({ talk: document.getElementById('talk').dataset.send, \
+                 title: document.getElementById('talk').title, talker: window.robocast.talker, \
+                 log: document.getElementById('log').innerText })",
+            )
+            .await;
+        bail!("holding Talk over HTTPS is not heard on the speaker: {e:#}; the page: {seen:?}");
+    }
     mouse_button(&page, "talk", false).await?;
 
     // Another browser, no token: it watches; the buttons say why they are off.
