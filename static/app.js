@@ -181,6 +181,13 @@ function renderStats(s) {
   $('stat-kbps').textContent = `${s ? s.bitrateKbps : dash} kbps`;
   $('stat-rtt').textContent = `RTT ${s && s.rttMs !== null ? s.rttMs : dash} ms`;
   $('stat-loss').textContent = `loss ${s ? s.lossPercent.toFixed(1) : dash} %`;
+  // The robot's side: what it estimates this link takes, and the picture it sends for it.
+  $('stat-estimate').textContent = `link ${s && s.estimateKbps !== null ? s.estimateKbps : dash} kbps`;
+  const tier = s ? s.tier : null;
+  $('stat-tier').textContent = tier === null || tier === undefined ? `${dash} tier` : tier === 0 ? 'top tier' : 'lower tier';
+  $('stat-tier').title = tier === 1
+    ? 'Your link takes less than the others: the robot sends you a smaller picture of its own'
+    : 'The picture as configured';
 }
 
 $('stats-toggle').addEventListener('click', (e) => {

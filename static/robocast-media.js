@@ -12,6 +12,7 @@ const HEALTH_INTERVAL_MS = 250; // how often inbound media is counted (getStats 
 const STALL_MS = 1000; // nothing new for this long while 'connected': ask the robot why
 const STATUS_TIMEOUT_MS = 2000; // /api/status unanswered for this long: the robot is gone
 const STATUS_RECHECK_MS = 2000; // while media stays away, ask again this often
+const LINK_INTERVAL_MS = 2000; // how often the robot is asked what it makes of this link
 
 /**
  * Polls the client's current peer connection while the client runs. It reads the client's
@@ -30,6 +31,9 @@ export class MediaWatch {
     this._progress = { count: 0, at: 0 };
     this._statusAskedAt = -Infinity;
     this._asking = false;
+    // What the robot estimates this session's link takes and which tier it sends
+    // (GET /api/sessions/<id>); `unsupported` once a robocast without it answered 405.
+    this._link = { estimateKbps: null, tier: null, askedAt: -Infinity, asking: false, unsupported: false };
   }
 
   /** Poll from now on (connect()). */
@@ -63,6 +67,7 @@ export class MediaWatch {
   forget() {
     this._prevSample = this.stats = null;
     this._asking = false;
+    Object.assign(this._link, { estimateKbps: null, tier: null, askedAt: -Infinity });
   }
 
   /** Take a stats sample now; from the second one on, emit `stats` with the rates. */
@@ -90,8 +95,34 @@ export class MediaWatch {
       framesDecoded: now.frames,
     };
     if (now.audioLevel !== undefined) stats.audioLevel = now.audioLevel;
+    stats.estimateKbps = this._link.estimateKbps;
+    stats.tier = this._link.tier;
     this.stats = stats;
     this._client._emit('stats', stats);
+    this._askLink();
+  }
+
+  /** Asks the robot, every LINK_INTERVAL_MS, what it estimates this link takes and which
+   * video tier it sends this session; the next stats sample carries the answer. */
+  _askLink() {
+    const client = this._client;
+    const link = this._link;
+    const now = performance.now();
+    if (link.unsupported || link.asking || !client.session || now - link.askedAt < LINK_INTERVAL_MS) return;
+    Object.assign(link, { asking: true, askedAt: now });
+    const gen = client._gen;
+    fetch(`${client.base}/api/sessions/${encodeURIComponent(client.session)}`, { headers: { ...client.options.headers } })
+      .then(async (res) => {
+        if (res.status === 405) link.unsupported = true;
+        if (!res.ok || gen !== client._gen) return;
+        const body = await res.json();
+        if (gen !== client._gen) return;
+        const bps = body?.link?.target_bps;
+        link.estimateKbps = typeof bps === 'number' ? Math.round(bps / 1000) : null;
+        link.tier = typeof body?.tier === 'number' ? body.tier : null;
+      })
+      .catch(() => {})
+      .finally(() => { link.asking = false; });
   }
 
   /** Counts inbound media; after STALL_MS without anything new, asks the robot why. */

@@ -64,7 +64,10 @@
  * Events (CustomEvent, payload in `detail`): `statechange` {state, error, hint, retryInMs},
  * `health` (a copy of `health`, on every change),
  * `track` {track, streams, stream}, `stats` {width, height, fps, bitrateKbps, rttMs,
- * packetsLost, lossPercent, framesDecoded, audioLevel?}, `channel` {label, open},
+ * packetsLost, lossPercent, framesDecoded, audioLevel?, estimateKbps, tier} (the last two
+ * are the robot's: what it estimates this link takes, and the video tier it sends, 0 the
+ * configured picture, 1 the half-size one for a thin link; null until it said),
+ * `channel` {label, open},
  * `message` {channel, data} for every message from the robot's programs on any channel
  * (data is the parsed JSON, or the text if it is not JSON).
  * robocast's own notices (`"from":"robocast"` on `state`) are events of their own:

@@ -141,7 +141,11 @@ async fn passed_through() {
     })
     .await;
     let addr = daemon.local_addr();
-    let slow = Viewer::connect(addr, ViewerOptions { port: Some(SLOW_PORT), ..Default::default() }).await;
+    let slow = Viewer::connect(
+        addr,
+        ViewerOptions { port: Some(SLOW_PORT), asks_for_key_frames: true, ..Default::default() },
+    )
+    .await;
     wait_json(addr, "/api/sessions", Duration::from_secs(30), |j| session(j, slow.session())["tier"] == 1)
         .await;
     wait_size(&slow, (320, 180), Duration::from_secs(15)).await;
@@ -227,7 +231,7 @@ async fn beside_a_fast_one() {
     })
     .await;
     let addr = daemon.local_addr();
-    let on = |port| ViewerOptions { decode: true, port, ..Default::default() };
+    let on = |port| ViewerOptions { decode: true, port, asks_for_key_frames: true, ..Default::default() };
     let fast = Viewer::connect(addr, on(None)).await;
     fast.received.wait_frames(10, Duration::from_secs(10)).await;
     let slow = Viewer::connect(addr, on(Some(SLOW_PORT))).await;
@@ -240,8 +244,6 @@ async fn beside_a_fast_one() {
     .await;
     println!("slow: {}", session(&sessions, slow.session()));
     assert_eq!(session(&sessions, fast.session())["tier"], 0, "{sessions:#}");
-    // (webrtc-rs asks for no key frame when it loses one, as a browser would: the first
-    // seconds' losses can keep it without a picture for a few seconds more.)
     wait_size(&slow, (320, 180), Duration::from_secs(15)).await;
     println!("the slow viewer decodes 320x180 {:?} after its offer", slow.offered_at.elapsed());
 

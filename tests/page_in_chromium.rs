@@ -91,6 +91,17 @@ async fn page_plays_the_live_video_and_audio() -> Result<()> {
         );
     }
 
+    // The stats say what the robot makes of this link (its estimate: the configured video
+    // and audio on an open link) and which picture it sends (the top tier).
+    let robot_side = "document.getElementById('stat-estimate').textContent === 'link 1064 kbps' \
+         && document.getElementById('stat-tier').textContent === 'top tier'";
+    if let Err(error) = page.wait_for(robot_side, START_TIMEOUT).await {
+        let shown = page
+            .eval("document.getElementById('stat-estimate').textContent + ' / ' + document.getElementById('stat-tier').textContent")
+            .await;
+        panic!("the stats do not show the robot's estimate and tier: {error:#}; they show {shown:?}");
+    }
+
     on.close().await
 }
 

@@ -71,7 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/config", get(api::client_config))
         .route("/api/connect", post(offer::connect))
         .route("/api/sessions", get(api::sessions))
-        .route("/api/sessions/{id}", patch(offer::trickle).delete(offer::end_session))
+        .route(
+            "/api/sessions/{id}",
+            get(offer::show_session).patch(offer::trickle).delete(offer::end_session),
+        )
         .route("/api/sessions/{id}/driver", post(offer::take_driver).delete(offer::release_driver))
         .route("/api/sessions/{id}/talker", post(offer::take_talker).delete(offer::release_talker))
         .route("/api/status", get(api::status))

@@ -398,6 +398,20 @@ pub async fn trickle(
 
 /// `DELETE` on a session's `Location` (`/whep/{id}`, `/whip/{id}` or
 /// `/api/sessions/{id}`): ends it. A viewer may end its own session; an operator any.
+/// `GET /api/sessions/{id}`: one session as `/api/sessions` lists it (its link estimate,
+/// tier, frames), for whoever may end it: the session itself (the page shows its own link)
+/// or an operator.
+pub async fn show_session(
+    State(app): State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (id, _, _) = find(&app, caller, id).await?;
+    let info = app.sessions.list().await.into_iter().find(|s| s.id == id);
+    let info = info.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+    Ok(Json(serde_json::json!(info)))
+}
+
 pub async fn end_session(
     State(app): State<AppState>,
     caller: Caller,

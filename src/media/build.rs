@@ -184,12 +184,12 @@ fn build_video(
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
     let mut encoders = Vec::new();
-    let role = |spec, tier, size, bounds: (u32, u32), idle| EncoderRole {
+    let role = |spec, tier, size, bounds: (u32, u32), start| EncoderRole {
         spec,
         tier,
         size,
         bounds,
-        idle,
+        start,
         decodes_camera: chain.output == Output::H264,
     };
     let bounds = (least, config.bitrate_kbps);

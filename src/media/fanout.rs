@@ -184,23 +184,24 @@ impl Feed {
     }
 
     /// A viewer that already has a picture (from another tier) starts at the next key
-    /// frame, which it asks for at once: the kept frames are the past, and would arrive as a
+    /// frame, which it asks for itself ([`Subscription::request_keyframe`]) when the
+    /// encoder has followed its link: the kept frames are the past, and would arrive as a
     /// burst on a link that is already thin.
     pub fn subscribe_at_next_keyframe(self: &Arc<Self>) -> Subscription {
         self.subscribe_with(false)
     }
 
-    fn subscribe_with(self: &Arc<Self>, replay: bool) -> Subscription {
+    fn subscribe_with(self: &Arc<Self>, replay_allowed: bool) -> Subscription {
         self.subscribers.send_modify(|n| *n += 1);
         let (frames, replay) = {
             let kept = self.replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let recent = replay && kept.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW);
+            let recent = replay_allowed && kept.key_at.is_some_and(|at| at.elapsed() <= REPLAY_WINDOW);
             let replay: VecDeque<EncodedFrame> =
                 if recent { kept.frames.iter().cloned().collect() } else { VecDeque::new() };
             (self.frames.subscribe(), replay)
         };
         let waiting_for_key = self.codec != Codec::Opus && replay.is_empty();
-        if waiting_for_key {
+        if waiting_for_key && replay_allowed {
             self.request_keyframe();
         } else if !replay.is_empty() {
             self.stats.joins_replayed.fetch_add(1, Ordering::Relaxed);

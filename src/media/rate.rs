@@ -51,8 +51,8 @@ pub(super) struct EncoderRole {
     pub size: (u32, u32),
     /// The least and the most, kbit/s.
     pub bounds: (u32, u32),
-    /// Its bitrate while no viewer has said what its link takes (what it was configured with).
-    pub idle: u32,
+    /// The bitrate it was configured with, until a viewer says what its link takes.
+    pub start: u32,
     pub decodes_camera: bool,
 }
 
@@ -90,7 +90,7 @@ pub(super) struct FollowingEncoder {
 
 impl FollowingEncoder {
     pub(super) fn new(element: gst::Element, role: EncoderRole, feed: Arc<Feed>) -> Self {
-        let applied = role.idle;
+        let applied = role.start;
         FollowingEncoder { element, role, feed, applied }
     }
 
@@ -108,16 +108,15 @@ impl FollowingEncoder {
         }
     }
 
-    /// Moves the bitrate to the lowest viewer's wish, or back to where it started without
-    /// one.
+    /// Moves the bitrate to the lowest viewer's wish. Without one (no viewer, or one that
+    /// has not reported yet) it stays: the next viewer may be the one that just left this
+    /// tier, and its first key frame should fit its link.
     pub(super) async fn follow(&mut self) {
-        let ((least, most), idle) = (self.role.bounds, self.role.idle);
-        let wish = self
-            .feed
-            .lowest_rate_wish()
-            .map_or(idle, |bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX).clamp(least, most));
+        let (least, most) = self.role.bounds;
+        let Some(bps) = self.feed.lowest_rate_wish() else { return };
+        let wish = u32::try_from(bps / 1000).unwrap_or(u32::MAX).clamp(least, most);
         let change = (f64::from(wish) - f64::from(self.applied)).abs() / f64::from(self.applied.max(1));
-        let to_an_end = (wish == most || wish == idle) && self.applied != wish;
+        let to_an_end = (wish == most || wish == least) && self.applied != wish;
         if change < DEADBAND && !to_an_end {
             return;
         }

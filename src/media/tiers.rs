@@ -34,6 +34,10 @@ pub const DOWN_AFTER: Duration = Duration::from_millis(500);
 pub const UP_AFTER: Duration = Duration::from_secs(1);
 /// What the top tier really sends is measured over this long (key frames come in bursts).
 const MEASURE_OVER: Duration = Duration::from_secs(2);
+/// A viewer moving to a tier asks for its key frame this long after it told the tier's
+/// encoder what its link takes: after the encoder's next bitrate change (every
+/// [`FOLLOW_EVERY`](super::rate::FOLLOW_EVERY)), so the key frame fits the link.
+const ASK_KEY_AFTER: Duration = Duration::from_millis(300);
 
 /// When viewers change tier, in bit/s of video (see the module's notes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,7 +245,16 @@ pub struct TieredSubscription {
     place: Arc<Place>,
     current: Subscription,
     /// The tier being moved to, until its first key frame arrives.
-    switching: Option<(usize, Subscription)>,
+    switching: Option<Switch>,
+}
+
+/// A move to another tier under way.
+#[derive(Debug)]
+struct Switch {
+    to: usize,
+    frames: Subscription,
+    /// When the key frame is to be asked for; `None` once it was.
+    ask_at: Option<Instant>,
 }
 
 impl TieredSubscription {
@@ -258,21 +271,26 @@ impl TieredSubscription {
     pub async fn next(&mut self) -> Option<EncodedFrame> {
         let wanted = self.place.wanted.load(Ordering::Relaxed);
         match &self.switching {
-            Some((to, _)) if *to == wanted => {}
+            Some(switch) if switch.to == wanted => {}
             _ if wanted == self.place.tier() => self.switching = None,
             _ => {
                 let Some(feed) = self.tiers.feeds.get(wanted) else { return self.current.next().await };
-                let next = feed.subscribe_at_next_keyframe();
-                next.report_rate(self.place.rate.load(Ordering::Relaxed));
-                self.switching = Some((wanted, next));
+                let frames = feed.subscribe_at_next_keyframe();
+                frames.report_rate(self.place.rate.load(Ordering::Relaxed));
+                let ask_at = Some(Instant::now() + ASK_KEY_AFTER);
+                self.switching = Some(Switch { to: wanted, frames, ask_at });
             }
         }
-        let Some((to, next)) = &mut self.switching else { return self.current.next().await };
+        let Some(switch) = &mut self.switching else { return self.current.next().await };
+        if switch.ask_at.is_some_and(|at| Instant::now() >= at) {
+            switch.frames.request_keyframe();
+            switch.ask_at = None;
+        }
         tokio::select! {
             biased;
-            frame = next.next() => {
-                let to = *to;
-                let (_, next) = self.switching.take()?;
+            frame = switch.frames.next() => {
+                let to = switch.to;
+                let next = self.switching.take()?.frames;
                 self.current = next;
                 self.place.on.store(to, Ordering::Relaxed);
                 tracing::info!(tier = to, "the viewer's picture comes from {}", if to == 0 { "the top tier" } else { "the lower tier" });
@@ -287,8 +305,8 @@ impl TieredSubscription {
     pub fn report_rate(&self, bps: u64) {
         self.place.rate.store(bps.max(1), Ordering::Relaxed);
         self.current.report_rate(bps);
-        if let Some((_, next)) = &self.switching {
-            next.report_rate(bps);
+        if let Some(switch) = &self.switching {
+            switch.frames.report_rate(bps);
         }
     }
 }
@@ -386,12 +404,17 @@ mod tests {
         top.publish(frame(false, 2));
         assert_eq!(slow_frames.next().await.map(|f| f.data[0]), Some(2));
         assert_eq!(*low.subscribers().borrow(), 1, "the low tier opens");
-        tokio::time::timeout(Duration::from_millis(50), low.keyframe_wanted())
-            .await
-            .expect("a key frame asked");
         low.publish(frame(false, 10)); // not a start
         top.publish(frame(false, 3));
         assert_eq!(slow_frames.next().await.map(|f| f.data[0]), Some(3));
+        let asked = tokio::time::timeout(Duration::from_millis(50), low.keyframe_wanted()).await;
+        assert!(asked.is_err(), "the key frame is asked for only once the encoder followed the link");
+        tokio::time::sleep(ASK_KEY_AFTER).await;
+        top.publish(frame(false, 5));
+        assert_eq!(slow_frames.next().await.map(|f| f.data[0]), Some(5));
+        tokio::time::timeout(Duration::from_millis(50), low.keyframe_wanted())
+            .await
+            .expect("a key frame asked");
         low.publish(frame(true, 11));
         assert_eq!(slow_frames.next().await.map(|f| f.data[0]), Some(11));
         assert_eq!((slow.tier(), tiers.viewers()), (1, vec![1, 1]));

@@ -28,6 +28,7 @@ use webrtc::media::io::sample_builder::SampleBuilder;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp::codecs::h264::H264Packet;
 use webrtc::rtp::codecs::vp8::Vp8Packet;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
@@ -70,6 +71,9 @@ pub struct ViewerOptions {
     /// The one UDP port its ICE uses, on 127.0.0.1 (a test shapes the traffic to it); any
     /// loopback address and port by default.
     pub port: Option<u16>,
+    /// Ask for a key frame (PLI) while no picture decodes, as a browser does; webrtc-rs
+    /// on its own never asks.
+    pub asks_for_key_frames: bool,
 }
 
 /// What Chromium offers for its main H.264 payload type.
@@ -94,6 +98,7 @@ impl Default for ViewerOptions {
             channels: &[],
             authorization: None,
             port: None,
+            asks_for_key_frames: false,
         }
     }
 }
@@ -178,6 +183,24 @@ pub struct Viewer {
     pub channels: HashMap<String, Arc<RTCDataChannel>>,
     /// What they received.
     pub inbox: Arc<Inbox>,
+}
+
+/// Sends a PLI for `ssrc` every half second in which no picture decoded, as a browser
+/// asks when it cannot decode (until the connection closes).
+async fn ask_for_key_frames(pc: std::sync::Weak<RTCPeerConnection>, ssrc: u32, received: Arc<Received>) {
+    let mut seen = received.video_frames.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(pc) = pc.upgrade() else { return };
+        let now = received.video_frames.load(Ordering::Relaxed);
+        if now == seen {
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+            if pc.write_rtcp(&[Box::new(pli)]).await.is_err() {
+                return;
+            }
+        }
+        seen = now;
+    }
 }
 
 /// A browser-like peer with recvonly audio and video transceivers and its offer SDP.
@@ -276,8 +299,12 @@ impl Viewer {
         let inbox = Arc::new(Inbox { rx: tokio::sync::Mutex::new(rx) });
         let received = Arc::new(Received::default());
         let on_track_received = Arc::clone(&received);
+        let weak = Arc::downgrade(&pc);
         pc.on_track(Box::new(move |track, receiver, _| {
             let received = Arc::clone(&on_track_received);
+            if options.asks_for_key_frames && track.kind() == RTPCodecType::Video {
+                tokio::spawn(ask_for_key_frames(weak.clone(), track.ssrc(), Arc::clone(&received)));
+            }
             if options.read {
                 tokio::spawn(read_track(track, received, options.decode));
                 // Reading RTCP is what lets webrtc-rs's receiver reports echo robocast's
