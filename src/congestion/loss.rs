@@ -64,19 +64,28 @@ impl LossControl {
     }
 
     /// Counts packets from transport-wide feedback; judges once enough are counted.
-    /// `cap` is what the other limits allow (the delay-based rate, the receiver's REMB).
-    pub fn on_packets(&mut self, now: Duration, sent: u32, lost: u32, rtt: Duration, cap: f64) -> f64 {
+    /// `cap` is what the other limits allow (the delay-based rate, the receiver's REMB);
+    /// `floor` is what a cut for loss never goes below (85 % of what the receiver got: the
+    /// link carries that much, lossy or not).
+    pub fn on_packets(
+        &mut self,
+        now: Duration,
+        (sent, lost): (u32, u32),
+        rtt: Duration,
+        cap: f64,
+        floor: Option<f64>,
+    ) -> f64 {
         self.counted = (self.counted.0 + sent, self.counted.1 + lost);
         if self.counted.0 >= MIN_PACKETS {
             let (sent, lost) = std::mem::take(&mut self.counted);
-            self.judge(now, f64::from(lost) / f64::from(sent), rtt);
+            self.judge(now, f64::from(lost) / f64::from(sent), rtt, floor);
         }
         self.cap(now, cap)
     }
 
     /// A loss fraction from a receiver report (clients without transport-wide feedback).
     pub fn on_report(&mut self, now: Duration, loss: f64, rtt: Duration, cap: f64) -> f64 {
-        self.judge(now, loss.clamp(0.0, 1.0), rtt);
+        self.judge(now, loss.clamp(0.0, 1.0), rtt, None);
         self.cap(now, cap)
     }
 
@@ -97,7 +106,7 @@ impl LossControl {
         }
     }
 
-    fn judge(&mut self, now: Duration, loss: f64, rtt: Duration) {
+    fn judge(&mut self, now: Duration, loss: f64, rtt: Duration, floor: Option<f64>) {
         self.forget(now);
         self.loss = loss;
         let started = *self.started.get_or_insert(now);
@@ -111,7 +120,8 @@ impl LossControl {
         } else if loss > HIGH_LOSS && now.saturating_sub(started) >= START_PHASE {
             let wait = Duration::from_millis(300) + rtt;
             if self.last_cut.is_none_or(|t| now.saturating_sub(t) >= wait) {
-                self.bitrate *= 1.0 - 0.5 * loss;
+                let floor = floor.unwrap_or(0.0).min(self.bitrate);
+                self.bitrate = (self.bitrate * (1.0 - 0.5 * loss)).max(floor);
                 self.last_cut = Some(now);
             }
         }
@@ -128,11 +138,22 @@ mod tests {
     #[test]
     fn heavy_loss_cuts_by_half_the_loss_at_most_once_a_round() {
         let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
-        assert_eq!(loss.on_packets(Duration::from_secs(1), 100, 50, RTT, CAP), 1_000_000.0, "start phase");
+        assert_eq!(
+            loss.on_packets(Duration::from_secs(1), (100, 50), RTT, CAP, None),
+            1_000_000.0,
+            "start phase"
+        );
         let at = Duration::from_secs(5);
-        assert_eq!(loss.on_packets(at, 100, 20, RTT, CAP).round(), 900_000.0);
-        assert_eq!(loss.on_packets(at + RTT, 100, 20, RTT, CAP).round(), 900_000.0, "not again so soon");
-        assert_eq!(loss.on_packets(at + Duration::from_millis(400), 100, 20, RTT, CAP).round(), 810_000.0);
+        assert_eq!(loss.on_packets(at, (100, 20), RTT, CAP, None).round(), 900_000.0);
+        assert_eq!(
+            loss.on_packets(at + RTT, (100, 20), RTT, CAP, None).round(),
+            900_000.0,
+            "not again so soon"
+        );
+        assert_eq!(
+            loss.on_packets(at + Duration::from_millis(400), (100, 20), RTT, CAP, None).round(),
+            810_000.0
+        );
         assert!((loss.loss() - 0.2).abs() < 1e-9);
     }
 
@@ -142,20 +163,23 @@ mod tests {
         let mut now = Duration::ZERO;
         for _ in 0..10 {
             now += Duration::from_secs(1);
-            assert_eq!(loss.on_packets(now, 100, 5, RTT, CAP).round(), 1_000_000.0);
+            assert_eq!(loss.on_packets(now, (100, 5), RTT, CAP, None).round(), 1_000_000.0);
         }
         for _ in 0..3 {
             now += Duration::from_secs(1);
-            loss.on_packets(now, 100, 1, RTT, CAP);
+            loss.on_packets(now, (100, 1), RTT, CAP, None);
         }
         assert_eq!(loss.bitrate().round(), 1_524_347.0, "15 % and 1 kbit/s a second, three times");
-        assert_eq!(loss.on_packets(now + Duration::from_secs(1), 100, 0, RTT, 1_100_000.0), 1_100_000.0);
+        assert_eq!(
+            loss.on_packets(now + Duration::from_secs(1), (100, 0), RTT, 1_100_000.0, None),
+            1_100_000.0
+        );
     }
 
     #[test]
     fn too_few_packets_are_not_judged() {
         let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
-        assert_eq!(loss.on_packets(Duration::from_secs(1), 10, 10, RTT, CAP), 1_000_000.0);
+        assert_eq!(loss.on_packets(Duration::from_secs(1), (10, 10), RTT, CAP, None), 1_000_000.0);
         assert_eq!(loss.loss(), 0.0);
     }
 }

@@ -17,6 +17,11 @@ const MULTIPLICATIVE: f64 = 1.15;
 const AHEAD_OF_ACKED: f64 = 1.5;
 /// The size of a packet, for the additive increase (about one packet per response time).
 const PACKET_BITS: f64 = 1200.0 * 8.0;
+/// The link's capacity as last seen at an over-use is forgotten after this long without
+/// another: a robot's link widens (it drives closer to the access point), and growing a
+/// packet at a time towards a capacity that is no longer there took ~5 s of the ~11 s a
+/// viewer needed to get back to the top tier.
+const CAPACITY_MEMORY: Duration = Duration::from_secs(4);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -62,6 +67,8 @@ pub struct RateControl {
     state: State,
     last_change: Option<Duration>,
     capacity: LinkCapacity,
+    /// When the queue last grew (an over-use).
+    last_overuse: Option<Duration>,
     bounds: (f64, f64),
 }
 
@@ -72,6 +79,7 @@ impl RateControl {
             state: State::Hold,
             last_change: None,
             capacity: LinkCapacity::default(),
+            last_overuse: None,
             bounds,
         }
     }
@@ -100,7 +108,8 @@ impl RateControl {
         match self.state {
             State::Hold => {}
             State::Increase => {
-                if self.capacity.upper().is_some_and(|u| throughput > u) {
+                let forgotten = self.last_overuse.is_some_and(|t| now.saturating_sub(t) >= CAPACITY_MEMORY);
+                if forgotten || self.capacity.upper().is_some_and(|u| throughput > u) {
                     self.capacity = LinkCapacity::default();
                 }
                 let limit = AHEAD_OF_ACKED * throughput + 10_000.0;
@@ -128,6 +137,7 @@ impl RateControl {
                     self.bitrate = cut;
                 }
                 self.capacity.on_overuse(throughput);
+                self.last_overuse = Some(now);
                 self.state = State::Hold;
                 self.last_change = Some(now);
             }

@@ -145,3 +145,49 @@ fn bounds_hold_and_no_feedback_changes_nothing() {
     }
     assert_eq!(estimator.target(), 300_000, "all lost: down to the minimum, not below");
 }
+
+/// A journal of a real session (`recorded/`, written with `ROBOCAST_LINK_JOURNAL`) replayed
+/// through a new estimator: (time, target) after each feedback.
+fn replay(journal: &str) -> Vec<(Duration, u64)> {
+    let mut estimator = Estimator::new(BOUNDS);
+    let mut targets = Vec::new();
+    for line in journal.lines() {
+        let event: super::journal::Event = serde_json::from_str(line).expect("a journal line");
+        event.apply(&mut estimator);
+        if let (super::journal::Event::Feedback { .. }, Some(at)) = (&event, event.at()) {
+            targets.push((at, estimator.target()));
+        }
+    }
+    for (at, target) in targets.iter().step_by(10) {
+        println!("replay {:5.1}s target {:5} kbit/s", at.as_secs_f64(), target / 1000);
+    }
+    targets
+}
+
+fn replayed_between(targets: &[(Duration, u64)], from: f64, to: f64) -> (u64, u64) {
+    let window: Vec<u64> =
+        targets.iter().filter(|(at, _)| (secs(from)..secs(to)).contains(at)).map(|&(_, t)| t).collect();
+    assert!(!window.is_empty(), "no feedback between {from} and {to} s");
+    (window.iter().copied().min().unwrap_or(0), window.iter().copied().max().unwrap_or(0))
+}
+
+#[test]
+fn a_recorded_chromium_session_behind_800_kbits_converges_under_the_link() {
+    // Headless Chromium behind a veth shaped to 800 kbit/s (tbf, 32 kB bucket, 100 ms of
+    // queue), robocast at its 2.5 Mbit/s default (`benches/links.rs`, 8.5 s).
+    let targets = replay(include_str!("recorded/chromium-800kbit.jsonl"));
+    assert_eq!(targets.first().map(|t| t.1), Some(2_564_000), "it starts at the configured rate");
+    let (lo, hi) = replayed_between(&targets, 3.0, 9.0);
+    assert!(hi <= 1_000_000, "under the link (and the audio) from 3 s: {hi}");
+    assert!(lo >= 300_000, "and not collapsed: {lo}");
+}
+
+#[test]
+fn a_recorded_chromium_session_follows_its_link_as_it_widens() {
+    // The slow viewer of the benchmark's four: 800 kbit/s, then 3 Mbit/s from about 8 s.
+    let targets = replay(include_str!("recorded/chromium-800kbit-widened.jsonl"));
+    let (_, narrow) = replayed_between(&targets, 3.0, 7.0);
+    assert!(narrow <= 1_100_000, "under the narrow link: {narrow}");
+    let last = targets.last().map_or(0, |t| t.1);
+    assert!(last >= 2_000_000, "grown after the link widened: {last}");
+}

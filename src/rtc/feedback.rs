@@ -12,6 +12,7 @@
 //! [`Link`] is what the session holds: the estimate and its snapshot for the status.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +36,7 @@ use webrtc::rtp::extension::transport_cc_extension::TransportCcExtension;
 use webrtc::util::{MarshalSize, Unmarshal};
 
 use super::pacer::{PACING_FACTOR, Pace, Pacer};
+use crate::congestion::journal::Event;
 use crate::congestion::{Bounds, Estimator, Snapshot};
 
 /// The transport-wide sequence number extension.
@@ -56,6 +58,8 @@ pub struct Link {
     pacer: Pacer,
     counters: Counters,
     seen: Mutex<Seen>,
+    /// The estimator's inputs, written for a replay when `ROBOCAST_LINK_JOURNAL` is set.
+    journal: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
 }
 
 /// What left, counted by the interceptors.
@@ -92,14 +96,25 @@ struct Seen {
 impl Link {
     pub fn new(bounds: Bounds, audio_bps: u64) -> Arc<Link> {
         let epoch = Instant::now();
-        Arc::new(Link {
+        let link = Arc::new(Link {
             epoch,
             audio_bps,
             estimator: Mutex::new(Estimator::new(bounds)),
             pacer: Pacer::new(epoch),
             counters: Counters::default(),
             seen: Mutex::new(Seen::default()),
-        })
+            journal: open_journal(),
+        });
+        link.note(|| Event::start(bounds));
+        link
+    }
+
+    /// Writes one estimator input to the journal, if there is one.
+    fn note(&self, event: impl FnOnce() -> Event) {
+        let Some(journal) = &self.journal else { return };
+        let Ok(line) = serde_json::to_string(&event()) else { return };
+        let mut journal = journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(journal, "{line}");
     }
 
     /// The estimate and what was sent, for `/api/sessions`.
@@ -167,10 +182,14 @@ impl Link {
             if let Some(feedback) = any.downcast_ref::<TransportLayerCc>() {
                 if remember(&mut seen.feedback_counts, (feedback.media_ssrc, feedback.fb_pkt_count)) {
                     seen.last_twcc = Some(now);
-                    self.estimator().on_transport_feedback(at, arrivals(feedback));
+                    let arrivals = arrivals(feedback);
+                    self.note(|| Event::feedback(at, &arrivals));
+                    self.estimator().on_transport_feedback(at, arrivals);
                 }
             } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
-                self.estimator().on_remb(at, remb.bitrate.max(0.0) as u64);
+                let bps = remb.bitrate.max(0.0) as u64;
+                self.note(|| Event::Remb { t: at.as_micros() as u64, bps });
+                self.estimator().on_remb(at, bps);
             } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
                 self.on_reports(&mut seen, &report.reports, now);
             } else if let Some(report) = any.downcast_ref::<SenderReport>() {
@@ -185,13 +204,36 @@ impl Link {
             if !remember(&mut seen.reports, (report.ssrc, report.last_sequence_number)) {
                 continue;
             }
+            let rtt = round_trip(report, SystemTime::now());
+            let (at, loss) = (self.since_epoch(now), f64::from(report.fraction_lost) / 256.0);
+            if let Some(rtt) = rtt {
+                self.note(|| Event::Rtt { us: rtt.as_micros() as u64 });
+            }
+            if !twcc {
+                self.note(|| Event::Report { t: at.as_micros() as u64, loss });
+            }
             let mut estimator = self.estimator();
-            if let Some(rtt) = round_trip(report, SystemTime::now()) {
+            if let Some(rtt) = rtt {
                 estimator.on_rtt(rtt);
             }
             if !twcc {
-                estimator.on_receiver_report(self.since_epoch(now), f64::from(report.fraction_lost) / 256.0);
+                estimator.on_receiver_report(at, loss);
             }
+        }
+    }
+}
+
+/// A new journal file in `ROBOCAST_LINK_JOURNAL`, when set (see `congestion::journal`).
+fn open_journal() -> Option<Mutex<std::io::BufWriter<std::fs::File>>> {
+    static SESSIONS: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::var_os("ROBOCAST_LINK_JOURNAL")?;
+    let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+    let path = std::path::Path::new(&dir).join(format!("link-{}-{n}.jsonl", std::process::id()));
+    match std::fs::File::create(&path) {
+        Ok(file) => Some(Mutex::new(std::io::BufWriter::new(file))),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot write the link journal");
+            None
         }
     }
 }
@@ -411,6 +453,7 @@ impl RTPWriter for SentWriter {
         });
         if let Some(seq) = seq {
             let sent = self.link.since_epoch(Instant::now());
+            self.link.note(|| Event::sent(sent, seq, size));
             self.link.estimator().on_sent(seq, sent, size);
         }
         self.next.write(packet, attributes).await
