@@ -19,8 +19,9 @@ RUNTIME_PKGS := gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 # TURN server for the minted credentials (tests/turn_relay.rs).
 TEST_PKGS := chromium iproute2 util-linux systemd shellcheck python3-pip \
 	pulseaudio pulseaudio-utils libasound2-plugins xvfb coturn
-# Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py).
-BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice
+# Bench: the GStreamer webrtcbin peer robocast is compared with (benches/peers/webrtcbin.py),
+# and venv for RTCBot's (benches/links/rtcbot.sh; RTCBot itself comes from PyPI).
+BENCH_PKGS := python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
@@ -48,7 +49,7 @@ run: setup
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	shellcheck -x cross/*.sh tests/*.sh tests/clients/*.sh .ci/run
+	shellcheck -x cross/*.sh tests/*.sh tests/clients/*.sh benches/links/*.sh .ci/run
 
 ## Sets up and runs the whole test suite (unit, integration with a webrtc-rs peer,
 ## end-to-end in headless Chromium), isolated on loopback.
@@ -56,10 +57,11 @@ test: setup-test lint
 	cargo build --tests
 	tests/isolated.sh cargo test --offline -- --test-threads=1
 
-## The benchmarks of BENCHMARKS.md (release build; about 55 minutes): viewers, first
+## The benchmarks of BENCHMARKS.md (release build; about 65 minutes): viewers, first
 ## frames, glass-to-glass, an external source, churn; then the hostile mix; then driving
 ## (data-channel message latency and the dead-man stop); then talk-back (a browser's
-## sound and camera on the robot's speaker and display, 35 minutes of it).
+## sound and camera on the robot's speaker and display, 35 minutes of it); then thin
+## links (Chromium behind shaped links, robocast and RTCBot, 10 minutes).
 bench: setup-test
 	$(APT_INSTALL) $(BENCH_PKGS)
 	cargo build --release --benches
@@ -67,6 +69,7 @@ bench: setup-test
 	tests/isolated.sh cargo bench --offline --bench hostile
 	tests/isolated.sh cargo bench --offline --bench control
 	tests/isolated.sh cargo bench --offline --bench talkback
+	tests/isolated.sh cargo bench --offline --bench links
 
 ## A short run of the benchmarks that writes nothing (ROBOCAST_BENCH_QUICK=1): CI checks
 ## that they still run.
@@ -77,6 +80,7 @@ bench-check: setup-test
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench hostile
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench control
 	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench talkback
+	ROBOCAST_BENCH_QUICK=1 tests/isolated.sh cargo bench --offline --bench links
 
 ## The .deb for this machine (cargo-deb), in target/debian/.
 deb: setup

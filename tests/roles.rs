@@ -121,6 +121,16 @@ async fn with_a_viewer_token_every_endpoint_asks_for_the_right_role() {
     expect(&call(addr, "DELETE", &operators, NONE).await, 401, "no token ends the operator's session");
     let guessed = format!("/api/sessions/{}", "0".repeat(32));
     expect(&call(addr, "DELETE", &guessed, VIEWER).await, 404, "a viewer guesses a session");
+    // Reading one session (the page reads its own link and tier) follows the same rules.
+    expect(&call(addr, "GET", &operators, VIEWER).await, 403, "a viewer reads the operator's session");
+    expect(&call(addr, "GET", &operators, NONE).await, 401, "no token reads the operator's session");
+    expect(&call(addr, "GET", &guessed, VIEWER).await, 404, "a viewer reads a guessed session");
+    let own = call(addr, "GET", &format!("/api/sessions/{session}"), VIEWER).await;
+    expect(&own, 200, "a viewer reads its own session");
+    let own = own.json();
+    assert_eq!((own["id"].as_str(), own["tier"].as_u64()), (Some(session.as_str()), Some(0)), "{own}");
+    assert!(own["link"]["target_bps"].as_u64().is_some_and(|b| b > 0), "{own}");
+    expect(&call(addr, "GET", &operators, OPERATOR).await, 200, "the operator reads any session");
     expect(&call(addr, "DELETE", &viewer.location, VIEWER).await, 200, "a viewer ends its own session");
     // The operator may end anyone's.
     let other = Viewer::connect(addr, watching(VIEWER)).await;

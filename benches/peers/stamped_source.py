@@ -30,13 +30,25 @@ def main():
     parser.add_argument("--socket", required=True, help="the shmsink socket path")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="a camera-like picture: the pattern under 15 %% snow, as a sensor in dim light "
+        "(hard to compress: it takes whatever bitrate it is given)",
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     Gst.init(None)
     frame = width * height * 3 // 2
+    raw = f"video/x-raw,format=I420,width={width},height={height},framerate={args.fps}/1"
+    pattern = f"videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! {raw}"
+    if args.noise:
+        pattern = (
+            f"videotestsrc is-live=true pattern=snow ! {raw} ! m.sink_1 {pattern} ! m.sink_0 "
+            f"compositor name=m sink_1::alpha=0.15 ! {raw}"
+        )
     pipeline = Gst.parse_launch(
-        "videotestsrc name=src is-live=true pattern=smpte horizontal-speed=2 "
-        f"! video/x-raw,format=I420,width={width},height={height},framerate={args.fps}/1 "
+        f"{pattern} ! identity name=src "
         f"! shmsink socket-path={args.socket} shm-size={frame * 30} wait-for-connection=false sync=false"
     )
     if width >= BLOCK * (BITS + 2) and height >= BLOCK:

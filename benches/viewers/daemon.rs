@@ -43,12 +43,18 @@ pub(crate) struct StampedSource {
 
 impl StampedSource {
     pub(crate) async fn start() -> Result<StampedSource> {
+        StampedSource::start_with(&[]).await
+    }
+
+    /// [`StampedSource::start`] with options of `stamped_source.py` (`--noise`).
+    pub(crate) async fn start_with(options: &[&str]) -> Result<StampedSource> {
         let socket = std::env::temp_dir().join(format!("robocast-bench-{}.shm", std::process::id()));
         let _ = std::fs::remove_file(&socket);
         let root = env!("CARGO_MANIFEST_DIR");
         let child = Command::new("/usr/bin/python3")
             .arg(format!("{root}/benches/peers/stamped_source.py"))
             .args(["--socket", &socket.display().to_string(), "--size", SIZE, "--fps", &FPS.to_string()])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -69,6 +75,12 @@ impl StampedSource {
 
     pub(crate) fn source(&self) -> Source {
         Source::External(self.socket.clone())
+    }
+
+    /// Where it shares its pictures (the thin-link benchmark's RTCBot reads them there).
+    #[allow(dead_code)]
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
     }
 }
 
@@ -116,8 +128,8 @@ impl Sender {
         let mut command = Command::new(binary);
         // Only the flags below configure it, whatever the caller's environment says.
         for (name, _) in std::env::vars() {
-            if name.starts_with("ROBOCAST_") && name != "ROBOCAST_LOG" && !name.starts_with("ROBOCAST_BENCH")
-            {
+            let kept = ["ROBOCAST_LOG", "ROBOCAST_LINK_JOURNAL"].contains(&name.as_str());
+            if name.starts_with("ROBOCAST_") && !kept && !name.starts_with("ROBOCAST_BENCH") {
                 command.env_remove(name);
             }
         }
@@ -145,10 +157,21 @@ impl Daemon {
     /// As [`Daemon::start`], with `flags` added to the sender's command line (robocast's
     /// `--control-socket`, say).
     pub(crate) async fn start_with(sender: Sender, source: &Source, flags: &[String]) -> Result<Daemon> {
+        Daemon::start_on(sender, source, flags, [127, 0, 0, 1].into()).await
+    }
+
+    /// As [`Daemon::start_with`], listening on `ip` (`0.0.0.0` for browsers on other links);
+    /// `addr` is on loopback whatever `ip` is.
+    pub(crate) async fn start_on(
+        sender: Sender,
+        source: &Source,
+        flags: &[String],
+        ip: std::net::IpAddr,
+    ) -> Result<Daemon> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = sender
-            .command(addr, source)
+            .command(SocketAddr::new(ip, port), source)
             .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -157,6 +180,13 @@ impl Daemon {
         let mut daemon = Daemon { child, addr };
         daemon.wait_running().await?;
         Ok(daemon)
+    }
+
+    /// Another sender (the thin-link benchmark's RTCBot) measured as a daemon is: its CPU
+    /// and memory, killed on drop. `addr` is where it answers HTTP.
+    #[allow(dead_code)]
+    pub(crate) fn adopt(child: Child, addr: SocketAddr) -> Daemon {
+        Daemon { child, addr }
     }
 
     /// Waits for `/healthz`, then for the video pipeline to report `running`.

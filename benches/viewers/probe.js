@@ -1,6 +1,7 @@
 (() => {
   const BLOCK = 16, BITS = 32, WIDTH = BLOCK * (BITS + 2);
-  const bench = { firstFrame: null, collecting: false, origin: 0, samples: [] };
+  // sourceWidth: the width the stamp was painted at, when pictures may arrive smaller.
+  const bench = { firstFrame: null, collecting: false, origin: 0, samples: [], sourceWidth: null };
   window.__bench = bench;
   const canvas = document.createElement('canvas');
   canvas.width = WIDTH;
@@ -9,7 +10,9 @@
   let video = null;
 
   const readStamp = () => {
-    ctx.drawImage(video, 0, 0, WIDTH, BLOCK, 0, 0, WIDTH, BLOCK);
+    // A picture scaled from the source (robocast's lower tier): the stamp is scaled too.
+    const scale = bench.sourceWidth ? video.videoWidth / bench.sourceWidth : 1;
+    ctx.drawImage(video, 0, 0, WIDTH * scale, BLOCK * scale, 0, 0, WIDTH, BLOCK);
     const px = ctx.getImageData(0, BLOCK / 2, WIDTH, 1).data;
     const bright = (block) => {
       const i = (block * BLOCK + BLOCK / 2) * 4;

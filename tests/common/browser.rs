@@ -78,6 +78,20 @@ impl Browser {
 
     /// [`Browser::launch`] with flags of the test's own (e.g. a certificate to trust).
     pub async fn launch_with(extra: &[String]) -> Result<Browser> {
+        Browser::launch_via(&[], extra, async |_| Ok(()), |endpoint| endpoint).await
+    }
+
+    /// [`Browser::launch_with`] started through `prefix` (a program that ends by running
+    /// the Chromium command it is given, e.g. `unshare --net sh -c '... exec "$0" "$@"'`),
+    /// with `setup` run on the prefix's process id before DevTools is awaited (e.g. to
+    /// give its network namespace a link), and the DevTools address Chromium prints
+    /// mapped through `reach` (e.g. to a relay into that namespace).
+    pub async fn launch_via(
+        prefix: &[String],
+        extra: &[String],
+        setup: impl AsyncFnOnce(u32) -> Result<()>,
+        reach: impl FnOnce(String) -> String,
+    ) -> Result<Browser> {
         let exe = std::env::var_os("ROBOCAST_CHROMIUM")
             .map_or_else(|| PathBuf::from(DEFAULT_CHROMIUM), PathBuf::from);
         if !exe.exists() {
@@ -88,7 +102,15 @@ impl Browser {
             );
         }
         let profile = ProfileDir::create()?;
-        let mut child = Command::new(&exe)
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&exe);
+                command
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = command
             .args(FLAGS)
             .args(extra)
             .arg(format!("--user-data-dir={}", profile.0.display()))
@@ -100,9 +122,12 @@ impl Browser {
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
         let stderr = child.stderr.take().context("chromium's stderr is not piped")?;
+        let pid = child.id().context("chromium exited at once")?;
         let mut process = Process { child, tasks: Vec::new(), profile };
+        setup(pid).await?;
 
         let (endpoint, mut stderr) = devtools_endpoint(stderr, &mut process.child).await?;
+        let endpoint = reach(endpoint);
         // Keep draining stderr so Chromium never blocks on a full pipe.
         process.tasks.push(tokio::spawn(async move {
             let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
