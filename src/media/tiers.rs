@@ -11,10 +11,11 @@
 //!   than tier 0 really sends moves down, when another viewer's link takes more than the
 //!   split: one slow viewer does not lower the others' picture. A viewer that is alone (or
 //!   among slow ones) stays on tier 0, whose encoder follows it down: one encoder.
-//! * a viewer on tier 1 moves up once its link takes what tier 0 sends (at most the split
-//!   and a fifth), or once nobody needs tier 0 at more than the split any more.
+//! * a viewer on tier 1 moves up once its link takes what tier 0 sends and a fifth (at most
+//!   the split and a tenth), or once nobody needs tier 0 at more than the split any more.
 //!
-//! A viewer changes tier at the new tier's key frame (asked for at once): until it
+//! A viewer changes tier at the new tier's key frame (asked for once the tier's encoder
+//! has followed its link): until it
 //! arrives, it keeps getting the old tier's frames, so the picture never stops. Tier 1 is
 //! encoded only while a viewer is on it or moving to it (the pipeline opens its valve by
 //! the feed's subscriber count).
@@ -31,7 +32,7 @@ use super::{Codec, EncodedFrame, Feed, Subscription};
 /// How long a viewer's link must stay below what its tier needs before it moves down.
 pub const DOWN_AFTER: Duration = Duration::from_millis(500);
 /// How long a viewer's link must take more before it moves up.
-pub const UP_AFTER: Duration = Duration::from_secs(1);
+pub const UP_AFTER: Duration = Duration::from_millis(500);
 /// What the top tier really sends is measured over this long (key frames come in bursts).
 const MEASURE_OVER: Duration = Duration::from_secs(2);
 /// A viewer moving to a tier asks for its key frame this long after it told the tier's
@@ -44,8 +45,8 @@ const ASK_KEY_AFTER: Duration = Duration::from_millis(300);
 pub struct Policy {
     /// A link below this is slow: it moves down while another viewer's link is faster.
     pub split_bps: u64,
-    /// A viewer on the lower tier moves up when its link takes this, or what the top tier
-    /// really sends and a fifth, whichever is less.
+    /// A viewer on the lower tier moves up when its link takes this (the split and a
+    /// tenth), or what the top tier really sends and a fifth, whichever is less.
     pub up_bps: u64,
     /// The top tier's encoder can follow a viewer down (false for a camera's own H.264,
     /// passed through as it is): if not, a slow viewer moves down even when alone.
@@ -56,7 +57,7 @@ impl Policy {
     /// The policy for a top tier of `bitrate_kbps` at most.
     pub fn for_bitrate(bitrate_kbps: u32, top_follows: bool) -> Policy {
         let split_bps = u64::from(bitrate_kbps) * 1000 / 2;
-        Policy { split_bps, up_bps: split_bps + split_bps / 5, top_follows }
+        Policy { split_bps, up_bps: split_bps + split_bps / 10, top_follows }
     }
 }
 
@@ -317,7 +318,7 @@ mod tests {
 
     use super::*;
 
-    const POLICY: Policy = Policy { split_bps: 1_250_000, up_bps: 1_500_000, top_follows: true };
+    const POLICY: Policy = Policy { split_bps: 1_250_000, up_bps: 1_375_000, top_follows: true };
 
     fn run(policy: &Policy, view: View, anyone_fast: bool, top_sends: u64, for_ms: u64) -> usize {
         let start = Instant::now();
@@ -349,11 +350,11 @@ mod tests {
         let low = View { on: 1, rate: 1_000_000 };
         assert_eq!(run(&POLICY, low, true, 2_500_000, 5000), 1);
         assert_eq!(
-            run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 750),
+            run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 250),
             1,
             "not before UP_AFTER"
         );
-        assert_eq!(run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 1000), 0);
+        assert_eq!(run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 500), 0);
         assert_eq!(run(&POLICY, low, true, 800_000, 1000), 0, "the top sends less than the link takes");
         assert_eq!(run(&POLICY, low, false, 2_500_000, 1000), 0, "the fast viewers left");
         let fixed = Policy { top_follows: false, ..POLICY };
