@@ -23,6 +23,8 @@ mod common;
 #[allow(dead_code)]
 #[path = "viewers/daemon.rs"]
 mod daemon;
+#[path = "viewers/page.rs"]
+mod page;
 #[path = "shared/report.rs"]
 mod shared;
 
@@ -34,6 +36,7 @@ use anyhow::{Context as _, Result, bail};
 use common::browser::{Browser, Page};
 use common::http;
 use daemon::{Daemon, Sender, StampedSource, Usage};
+use page::open_viewer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::{Machine, max, median, percentile};
@@ -51,8 +54,6 @@ const DEVTOOLS_RELAY: u16 = 9223;
 const WIDE_LINK: u32 = 3000;
 /// A gap longer than this between two pictures shown is a freeze.
 const FREEZE: f64 = 200.0;
-/// See `benches/viewers.rs`: reads the painted clock of every presented frame.
-const PROBE: &str = include_str!("viewers/probe.js");
 const PLAYING: &str = "window.robocast?.state === 'connected' && window.__bench?.firstFrame !== null";
 const MARKERS: shared::Markers =
     ("<!-- thin-link results: written by `make bench` -->", "<!-- end of thin-link results -->");
@@ -185,19 +186,6 @@ impl Link {
         Browser::launch_via(&self.prefix(), &[devtools], async |pid| self.connect(pid, kbps).await, reach)
             .await
     }
-}
-
-/// A robot page with [`PROBE`] in a window of its own (headless Chromium renders only
-/// the front tab of each window).
-async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
-    let blank =
-        browser.call("Target.createTarget", json!({ "url": "about:blank", "newWindow": true })).await?;
-    let page = browser.new_page("about:blank").await?;
-    browser.call("Target.closeTarget", json!({ "targetId": blank["targetId"] })).await?;
-    page.call("Page.enable", json!({})).await?;
-    page.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": PROBE })).await?;
-    page.call("Page.navigate", json!({ "url": url })).await?;
-    Ok(page)
 }
 
 /// The page's inbound video now: `[ms, bytes received, width, height, packets lost, PLIs

@@ -11,7 +11,7 @@
 //! * glass-to-glass latency with 1 and 4 robot pages in headless Chromium: the test source
 //!   paints its capture clock into every picture (`media::clockstamp`); the screencast
 //!   (`tests/common/screen.rs`) reads it back from the page's composited output, and
-//!   [`PROBE`] from every frame the page presents;
+//!   [`PROBE`](page::PROBE) from every frame the page presents;
 //! * the same Chromium rounds against `benches/peers/webrtcbin.py`, a GStreamer webrtcbin
 //!   sender with one shared encoder and the same source, stamp and encoder settings.
 //!
@@ -25,6 +25,8 @@ mod common;
 mod daemon;
 #[path = "viewers/external.rs"]
 mod external;
+#[path = "viewers/page.rs"]
+mod page;
 #[path = "viewers/report.rs"]
 mod report;
 #[path = "shared/report.rs"]
@@ -38,6 +40,7 @@ use common::http;
 use common::screen::{self, Seen};
 use common::viewer::{Viewer, ViewerOptions};
 use daemon::{Daemon, Sender, Source, Usage};
+use page::open_viewer;
 use report::{Machine, Report, write_results};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -63,12 +66,6 @@ const JOIN_SPACING: Duration = Duration::from_millis(1500);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// `getconf CLK_TCK`: 100 on every Linux this runs on.
 const CLOCK_TICKS_PER_S: f64 = 100.0;
-
-/// Injected into each robot page before its own scripts. It records when the page showed
-/// its first frame and, between `start()` and `stop()`, reads the clock stamp of every
-/// presented frame (`src/media/clockstamp.rs`). A sample is the stamp and its age in ms
-/// `[stamp, at receive, at presentation, at the player's expected display time]`.
-const PROBE: &str = include_str!("viewers/probe.js");
 
 const FIRST_FRAME: &str = "window.__bench && window.__bench.firstFrameAfterOffer()";
 
@@ -238,7 +235,7 @@ async fn first_frames_webrtc(daemon: &Daemon) -> Result<Vec<f64>> {
 }
 
 /// What one Chromium viewer measured over the window: the page's own figures (see
-/// `bench.stop` in [`PROBE`]) and, from its screencast, when each picture was on screen.
+/// `bench.stop` in [`PROBE`](page::PROBE)) and, from its screencast, when each picture was on screen.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ViewerWindow {
@@ -277,22 +274,6 @@ struct BrowserRound {
     windows: Vec<(usize, ViewerWindow)>,
     /// Mean CPU and highest RSS over all robocast starts.
     usage: Usage,
-}
-
-/// A robot page with [`PROBE`] installed, alone in its own window: a headless Chromium
-/// renders only the front tab of each window, so viewers sharing a window would stall.
-async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
-    // `new_page` opens its tab in the newest window; give it one to itself.
-    let blank =
-        browser.call("Target.createTarget", json!({ "url": "about:blank", "newWindow": true })).await?;
-    let page = browser.new_page("about:blank").await?;
-    // The window's first tab is no longer needed; closing the page then closes the window.
-    browser.call("Target.closeTarget", json!({ "targetId": blank["targetId"] })).await?;
-    // Without the Page domain enabled, scripts for new documents are not injected.
-    page.call("Page.enable", json!({})).await?;
-    page.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": PROBE })).await?;
-    page.call("Page.navigate", json!({ "url": url })).await?;
-    Ok(page)
 }
 
 /// [`first_frame`]; a webrtcbin page that does not play is reloaded once and counted in
