@@ -127,7 +127,9 @@ async fn the_default_speaker_plays_through_the_sound_card() {
     let mut sound = Vec::new();
     let mut skipped = 0;
     let deadline = Instant::now() + Duration::from_secs(15);
-    while sound.len() < 9600 {
+    // Three 200 ms windows: one glitch of the recording (the sound server skipping a
+    // chunk; seen once here as 468 Hz) spoils one window's count, not the median's.
+    while sound.len() < 3 * 9600 {
         assert!(Instant::now() < deadline, "the sound card played no tone");
         let Ok((_, chunk)) = chunks.recv_timeout(Duration::from_secs(1)) else { continue };
         if rms(&chunk) < SOUND {
@@ -138,8 +140,9 @@ async fn the_default_speaker_plays_through_the_sound_card() {
             sound.extend(chunk);
         }
     }
-    let hz = frequency(&sound, 48_000.0);
-    assert!((hz - 440.0).abs() < 440.0 * 0.04, "the card played {hz} Hz");
+    let mut hz: Vec<f32> = sound.chunks(9600).map(|window| frequency(window, 48_000.0)).collect();
+    hz.sort_by(f32::total_cmp);
+    assert!((hz[1] - 440.0).abs() < 440.0 * 0.04, "the card played {hz:?} Hz");
     let played = http::get(addr, "/api/status").await.json()["talkback"]["speaker"].clone();
     assert!(played["samples_played"].as_u64().unwrap_or(0) >= 9600, "{played:#}");
     assert_eq!(played["output"]["running"], true, "{played:#}");
