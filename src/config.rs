@@ -736,4 +736,15 @@ mod tests {
         let message = low.validate().expect_err("10 kbit/s").to_string();
         assert!(message.contains("`min_bitrate`") && message.contains("e.g. 150"), "{message}");
     }
+
+    #[test]
+    fn tiers_are_one_or_two() {
+        let mut config = Config::default();
+        assert_eq!(config.tiers, 2);
+        config.apply_file(&FileConfig::parse("tiers = 1").expect("valid toml")).expect("file applies");
+        assert_eq!(config.tiers, 1);
+        config.apply_overrides(&Overrides { tiers: Some(3), ..Default::default() }).expect("flags apply");
+        let message = config.validate().expect_err("3 tiers").to_string();
+        assert!(message.contains("`tiers`") && message.contains("use 2"), "{message}");
+    }
 }

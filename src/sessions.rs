@@ -277,7 +277,7 @@ fn info(id: &SessionId, entry: &Entry) -> Option<SessionInfo> {
         keyframe_requests: peer.stats.keyframe_requests.load(Ordering::Relaxed),
         talking: peer.talking(),
         packets_received: peer.packets_received(),
-        tier: peer.stats.tier.load(Ordering::Relaxed),
+        tier: peer.video_tier(),
         link: peer.link.status(),
     })
 }

@@ -25,7 +25,7 @@ fn encode_with_a_change(spec: &EncoderSpec, high: u32, low: u32) -> Vec<(Duratio
     let pipeline =
         gst::parse::launch(&description).expect("pipeline").downcast::<gst::Pipeline>().expect("a pipeline");
     let enc = pipeline.by_name("enc").expect("encoder");
-    (spec.configure)(&enc, &EncodeParams { fps: 30, bitrate_kbps: high });
+    (spec.configure)(&enc, &EncodeParams { fps: 30, bitrate_kbps: high, small: false });
     let sink = pipeline.by_name("out").expect("appsink").downcast::<gst_app::AppSink>().expect("an appsink");
     let frames = Arc::new(Mutex::new(Vec::new()));
     let collected = Arc::clone(&frames);

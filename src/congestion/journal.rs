@@ -56,6 +56,18 @@ impl Event {
         Event::Sent { t: us(now), seq, size }
     }
 
+    pub fn remb(now: Duration, bps: u64) -> Event {
+        Event::Remb { t: us(now), bps }
+    }
+
+    pub fn report(now: Duration, loss: f64) -> Event {
+        Event::Report { t: us(now), loss }
+    }
+
+    pub fn rtt(rtt: Duration) -> Event {
+        Event::Rtt { us: us(rtt) }
+    }
+
     pub fn feedback(now: Duration, arrivals: &[(u16, Option<Duration>)]) -> Event {
         Event::Feedback {
             t: us(now),

@@ -125,13 +125,16 @@ fn build_video(
     let low = h264.feed(1).cloned();
     let size = (config.width, config.height);
     let half = low_tier_size(size);
-    let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps };
+    let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps, small: false };
     let least = config.min_bitrate_kbps.min(config.bitrate_kbps);
     let policy = Policy::for_bitrate(config.bitrate_kbps, chain.output == Output::Raw);
     // The lower tier: up to the split (where its viewers move up), from a quarter.
     let split_kbps = u32::try_from(policy.split_bps / 1000).unwrap_or(u32::MAX).max(least);
-    let low_params =
-        EncodeParams { fps: config.fps, bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps) };
+    let low_params = EncodeParams {
+        fps: config.fps,
+        bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps),
+        small: true,
+    };
     // The hub made a VP8 feed only if this machine has a VP8 encoder.
     let vp8_spec = vp8.and_then(|_| encoder::choose(Codec::Vp8, "auto").ok());
     let mut status = PipelineStatus::new("video", &chain.label);
@@ -199,11 +202,6 @@ fn build_video(
     }
     if let (Ok(enc), Some(spec), Some(low)) = (by_name(&pipeline, "lowenc"), spec, &low) {
         (spec.configure)(&enc, &low_params);
-        if spec.element == "x264enc" {
-            // A quarter of the pixels encode in ~1.3 ms on one thread; sliced threads only
-            // add their overhead (measured: 17 % less CPU for this tier on one thread).
-            enc.set_property("threads", 1u32);
-        }
         let role = role(spec, 1, half, (least, split_kbps), low_params.bitrate_kbps);
         encoders.push(FollowingEncoder::new(enc, role, Arc::clone(low)));
     }

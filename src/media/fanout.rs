@@ -172,6 +172,11 @@ impl Feed {
         self.rate_wishes.lowest()
     }
 
+    /// How many viewers are subscribed now.
+    pub fn viewers(&self) -> usize {
+        *self.subscribers.borrow()
+    }
+
     /// How many viewers are subscribed now, and every change of it.
     pub fn subscribers(&self) -> watch::Receiver<usize> {
         self.subscribers.subscribe()

@@ -103,7 +103,7 @@ impl FollowingEncoder {
             tier: r.tier,
             size: format!("{}x{}", r.size.0, r.size.1),
             kbps: self.applied,
-            viewers: *self.feed.subscribers().borrow(),
+            viewers: self.feed.viewers(),
             decodes_camera: r.decodes_camera,
         }
     }

@@ -188,7 +188,7 @@ impl Link {
                 }
             } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
                 let bps = remb.bitrate.max(0.0) as u64;
-                self.note(|| Event::Remb { t: at.as_micros() as u64, bps });
+                self.note(|| Event::remb(at, bps));
                 self.estimator().on_remb(at, bps);
             } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
                 self.on_reports(&mut seen, &report.reports, now);
@@ -204,19 +204,14 @@ impl Link {
             if !remember(&mut seen.reports, (report.ssrc, report.last_sequence_number)) {
                 continue;
             }
-            let rtt = round_trip(report, SystemTime::now());
-            let (at, loss) = (self.since_epoch(now), f64::from(report.fraction_lost) / 256.0);
-            if let Some(rtt) = rtt {
-                self.note(|| Event::Rtt { us: rtt.as_micros() as u64 });
-            }
-            if !twcc {
-                self.note(|| Event::Report { t: at.as_micros() as u64, loss });
-            }
             let mut estimator = self.estimator();
-            if let Some(rtt) = rtt {
+            if let Some(rtt) = round_trip(report, SystemTime::now()) {
+                self.note(|| Event::rtt(rtt));
                 estimator.on_rtt(rtt);
             }
             if !twcc {
+                let (at, loss) = (self.since_epoch(now), f64::from(report.fraction_lost) / 256.0);
+                self.note(|| Event::report(at, loss));
                 estimator.on_receiver_report(at, loss);
             }
         }

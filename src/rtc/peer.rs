@@ -66,8 +66,6 @@ pub struct SessionStats {
     pub bytes_sent: AtomicU64,
     pub keyframe_requests: AtomicU64,
     pub write_errors: AtomicU64,
-    /// The video tier this viewer is on (0: the configured size; see `media::tiers`).
-    pub tier: AtomicUsize,
 }
 
 /// What the rest of robocast holds of a peer. Cloning is cheap.
@@ -78,6 +76,8 @@ pub struct PeerHandle {
     state: watch::Receiver<PeerState>,
     pub stats: Arc<SessionStats>,
     pub video_codec: Option<Codec>,
+    /// The video track's place among its feeds' tiers (`media::tiers`).
+    video_place: Option<Arc<Place>>,
     /// The offer's media sections (`a=mid`, in order) and ICE username fragment, for
     /// trickled candidates.
     mids: Arc<Vec<String>>,
@@ -110,6 +110,11 @@ impl PeerHandle {
         if let Some(talk) = &self.talk {
             talk.gave_up();
         }
+    }
+
+    /// The video tier the session gets: 0 the configured size, 1 the lower one.
+    pub fn video_tier(&self) -> usize {
+        self.video_place.as_ref().map_or(0, |place| place.tier())
     }
 
     /// RTP packets of talk-back the session sent.
@@ -254,6 +259,7 @@ pub async fn answer(
         state: state_rx,
         stats,
         video_codec: tracks.iter().map(|t| t.tiers.codec()).find(|&c| c != Codec::Opus),
+        video_place: tracks.iter().find(|t| t.tiers.codec() != Codec::Opus).map(|t| Arc::clone(&t.place)),
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         trickled: Arc::default(),

@@ -55,7 +55,6 @@ pub async fn send_frames(
                     // The encoder follows what this viewer's link takes (media::rate), and
                     // the viewer changes tier by it (media::tiers).
                     frames.report_rate(link.video_rate());
-                    stats.tier.store(frames.tier(), Ordering::Relaxed);
                 }
             }
             Err(e) => {
