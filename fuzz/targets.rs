@@ -256,7 +256,9 @@ pub fn channel_message(data: &[u8]) {
             let text = text.expect("only text is accepted");
             assert!(text.len() <= robocast::control::MAX_MESSAGE);
             assert!(!message.data.contains(['\n', '\r']), "a program reads one line: {:?}", message.data);
-            if !text.contains(['\n', '\r']) {
+            let breaks = ['\u{85}', '\u{2028}', '\u{2029}'];
+            assert!(!message.data.contains(breaks), "no line reader splits it: {:?}", message.data);
+            if !text.contains(['\n', '\r']) && !text.contains(breaks) {
                 assert_eq!(message.data, text.trim(), "a one-line message goes to programs verbatim");
             }
             // The line the hub writes to programs, as it writes it.

@@ -92,17 +92,40 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Command>, deadman: Duration, sock
 }
 
 fn line(value: &Value) -> Arc<str> {
-    Arc::from(value.to_string())
+    Arc::from(one_line(value.to_string()))
 }
 
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Characters JSON allows unescaped inside a string that some line readers take for a
+/// line break (Python's `str.splitlines()`: NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR).
+/// Outside strings they are not JSON, so escaping them keeps the value exactly.
+const LINE_BREAKS_IN_STRINGS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
+
+/// One line of JSON as a program reads it: the characters of [`LINE_BREAKS_IN_STRINGS`]
+/// written as `\uXXXX`, so no line reader cuts it in two.
+fn one_line(json: String) -> String {
+    if !json.contains(LINE_BREAKS_IN_STRINGS) {
+        return json;
+    }
+    let mut escaped = String::with_capacity(json.len() + 12);
+    for c in json.chars() {
+        if LINE_BREAKS_IN_STRINGS.contains(&c) {
+            escaped.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
 /// A browser's text as it goes into a program's line: verbatim when it is one line of
-/// JSON, re-serialised when it spans lines (a program reads one JSON object per line).
+/// JSON, re-serialised when it spans lines (a program reads one JSON object per line),
+/// and [`one_line`] either way.
 fn embeddable(text: &str, value: &Value) -> String {
-    if text.contains(['\n', '\r']) { value.to_string() } else { text.trim().to_owned() }
+    one_line(if text.contains(['\n', '\r']) { value.to_string() } else { text.trim().to_owned() })
 }
 
 /// A browser's data-channel message, read: its JSON value, and its text as it goes into a

@@ -305,4 +305,18 @@ mod tests {
         }
         assert!(!has_private_key(br#"{"type":"hidden","RawValue":{"x":[1,"$serde_json"]}}"#));
     }
+
+    #[test]
+    fn a_program_line_holds_no_character_a_line_reader_breaks_on() {
+        // JSON allows these unescaped inside strings; Python's splitlines() breaks on them.
+        for text in ["{\"say\":\"a\u{2028}b\u{2029}c\u{85}d\"}", "{\"say\":\n\"a\u{2028}b\u{2029}c\u{85}d\"}"]
+        {
+            let message = read_browser_message(Payload::Text(text.into())).expect("JSON");
+            assert_eq!(message.data, r#"{"say":"a\u2028b\u2029c\u0085d"}"#);
+            let back: serde_json::Value = serde_json::from_str(&message.data).expect("still JSON");
+            assert_eq!(back, message.value, "the program gets what the browser sent");
+        }
+        let plain = read_browser_message(Payload::Text(" {\"say\":\"é\"} ".into())).expect("JSON");
+        assert_eq!(plain.data, "{\"say\":\"é\"}", "anything else goes verbatim");
+    }
 }
