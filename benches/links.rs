@@ -77,6 +77,15 @@ fn progress(message: &str) {
 
 fn main() -> Result<()> {
     if std::env::var_os("ROBOCAST_BENCH_NETNS").is_none() {
+        // RTCBot's virtualenv comes from the package index, which the namespace cannot
+        // reach: made here, before (the run inside finds it made).
+        if std::env::var_os("ROBOCAST_BENCH_NO_RTCBOT").is_none() {
+            let root = env!("CARGO_MANIFEST_DIR");
+            let made = Command::new("sh").arg(format!("{root}/benches/links/rtcbot.sh")).output();
+            if !made.as_ref().is_ok_and(|out| out.status.success()) {
+                progress("warning: RTCBot's virtualenv could not be made; the run will say why");
+            }
+        }
         // Re-run in a network namespace of our own, where links can be made and shaped.
         let exe = std::env::current_exe()?;
         let status = Command::new("unshare")
@@ -288,7 +297,21 @@ async fn time_to_tier(
 ) -> Result<Duration> {
     let start = Instant::now();
     loop {
-        if session_of(addr, page).await?["tier"] == json!(tier) {
+        let session = session_of(addr, page).await?;
+        if std::env::var_os("ROBOCAST_TRACE_LINK").is_some() {
+            let link = &session["link"];
+            progress(&format!(
+                "  {:4.1} s: tier {} estimate {} acked {} delay {} loss {} usage {}",
+                start.elapsed().as_secs_f64(),
+                session["tier"],
+                link["target_bps"],
+                link["acked_bps"],
+                link["delay_based_bps"],
+                link["loss_based_bps"],
+                link["usage"]
+            ));
+        }
+        if session["tier"] == json!(tier) {
             return Ok(start.elapsed());
         }
         if start.elapsed() > within {

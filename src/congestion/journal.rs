@@ -41,6 +41,10 @@ pub enum Event {
     Rtt {
         us: u64,
     },
+    /// The viewer became eager or stopped being so ([`Estimator::set_eager`]).
+    Eager {
+        eager: bool,
+    },
 }
 
 fn us(d: Duration) -> u64 {
@@ -93,6 +97,7 @@ impl Event {
                 estimator.on_receiver_report(at(*t), *loss);
             }
             Event::Rtt { us } => estimator.on_rtt(at(*us)),
+            Event::Eager { eager } => estimator.set_eager(*eager),
         }
     }
 
@@ -103,7 +108,7 @@ impl Event {
             | Event::Feedback { t, .. }
             | Event::Remb { t, .. }
             | Event::Report { t, .. } => Some(Duration::from_micros(*t)),
-            Event::Start { .. } | Event::Rtt { .. } => None,
+            Event::Start { .. } | Event::Rtt { .. } | Event::Eager { .. } => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The loss-based half of the estimator (draft-ietf-rmcat-gcc, section 6): under 2 % loss
-//! the rate may grow (8 % a second in libwebrtc, 15 % here: robocast does not probe with
+//! the rate may grow (8 % a second in libwebrtc; here as fast as the delay-based half
+//! grows, 15 % a second quickening while no queue grows: robocast does not probe with
 //! padding, so this growth is how it finds a link that recovered), over 10 % it is cut by
 //! half the loss, in between it holds. It catches what the delay-based half cannot see: a shallow queue (a token bucket
 //! with a small burst) that drops instead of delaying, and loss reported by clients that
@@ -9,9 +10,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 const LOW_LOSS: f64 = 0.02;
-const HIGH_LOSS: f64 = 0.10;
-/// Growth per second under low loss.
+/// Growth per second under low loss, once a second (unless eager: see `judge`).
 const GROWTH: f64 = 1.15;
+const HIGH_LOSS: f64 = 0.10;
 /// Loss in the first second does not cut: the first packets of a session are often
 /// lost before the viewer is ready for them. Not longer: a session starts at the
 /// configured bitrate, and on a link far thinner than that with a short queue (which drops
@@ -72,20 +73,20 @@ impl LossControl {
         now: Duration,
         (sent, lost): (u32, u32),
         rtt: Duration,
-        cap: f64,
-        floor: Option<f64>,
+        (cap, floor): (f64, Option<f64>),
+        eager: Option<f64>,
     ) -> f64 {
         self.counted = (self.counted.0 + sent, self.counted.1 + lost);
         if self.counted.0 >= MIN_PACKETS {
             let (sent, lost) = std::mem::take(&mut self.counted);
-            self.judge(now, f64::from(lost) / f64::from(sent), rtt, floor);
+            self.judge(now, f64::from(lost) / f64::from(sent), rtt, floor, eager);
         }
         self.cap(now, cap)
     }
 
     /// A loss fraction from a receiver report (clients without transport-wide feedback).
     pub fn on_report(&mut self, now: Duration, loss: f64, rtt: Duration, cap: f64) -> f64 {
-        self.judge(now, loss.clamp(0.0, 1.0), rtt, None);
+        self.judge(now, loss.clamp(0.0, 1.0), rtt, None, None);
         self.cap(now, cap)
     }
 
@@ -106,15 +107,19 @@ impl LossControl {
         }
     }
 
-    fn judge(&mut self, now: Duration, loss: f64, rtt: Duration, floor: Option<f64>) {
+    /// `eager`: the growth per second of an eager viewer (the delay-based half's, which
+    /// quickens while it meets no queue), applied at every judgement rather than once a
+    /// second, so this half does not hold the eager growth back to a staircase.
+    fn judge(&mut self, now: Duration, loss: f64, rtt: Duration, floor: Option<f64>, eager: Option<f64>) {
         self.forget(now);
         self.loss = loss;
         let started = *self.started.get_or_insert(now);
         if loss <= LOW_LOSS {
-            // Once a second at most, over the lowest rate of the last second.
-            if self.last_increase.is_none_or(|t| now.saturating_sub(t) >= Duration::from_secs(1)) {
+            // Over the lowest rate of the last second.
+            let due = self.last_increase.is_none_or(|t| now.saturating_sub(t) >= Duration::from_secs(1));
+            if eager.is_some() || due {
                 let lowest = self.history.front().map_or(self.bitrate, |&(_, b)| b);
-                self.bitrate = self.bitrate.max(lowest * GROWTH + 1000.0);
+                self.bitrate = self.bitrate.max(lowest * eager.unwrap_or(GROWTH) + 1000.0);
                 self.last_increase = Some(now);
             }
         } else if loss > HIGH_LOSS && now.saturating_sub(started) >= START_PHASE {
@@ -139,19 +144,19 @@ mod tests {
     fn heavy_loss_cuts_by_half_the_loss_at_most_once_a_round() {
         let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
         assert_eq!(
-            loss.on_packets(Duration::from_secs(1), (100, 50), RTT, CAP, None),
+            loss.on_packets(Duration::from_secs(1), (100, 50), RTT, (CAP, None), None),
             1_000_000.0,
             "start phase"
         );
         let at = Duration::from_secs(5);
-        assert_eq!(loss.on_packets(at, (100, 20), RTT, CAP, None).round(), 900_000.0);
+        assert_eq!(loss.on_packets(at, (100, 20), RTT, (CAP, None), None).round(), 900_000.0);
         assert_eq!(
-            loss.on_packets(at + RTT, (100, 20), RTT, CAP, None).round(),
+            loss.on_packets(at + RTT, (100, 20), RTT, (CAP, None), None).round(),
             900_000.0,
             "not again so soon"
         );
         assert_eq!(
-            loss.on_packets(at + Duration::from_millis(400), (100, 20), RTT, CAP, None).round(),
+            loss.on_packets(at + Duration::from_millis(400), (100, 20), RTT, (CAP, None), None).round(),
             810_000.0
         );
         assert!((loss.loss() - 0.2).abs() < 1e-9);
@@ -163,15 +168,15 @@ mod tests {
         let mut now = Duration::ZERO;
         for _ in 0..10 {
             now += Duration::from_secs(1);
-            assert_eq!(loss.on_packets(now, (100, 5), RTT, CAP, None).round(), 1_000_000.0);
+            assert_eq!(loss.on_packets(now, (100, 5), RTT, (CAP, None), None).round(), 1_000_000.0);
         }
         for _ in 0..3 {
             now += Duration::from_secs(1);
-            loss.on_packets(now, (100, 1), RTT, CAP, None);
+            loss.on_packets(now, (100, 1), RTT, (CAP, None), None);
         }
         assert_eq!(loss.bitrate().round(), 1_524_347.0, "15 % and 1 kbit/s a second, three times");
         assert_eq!(
-            loss.on_packets(now + Duration::from_secs(1), (100, 0), RTT, 1_100_000.0, None),
+            loss.on_packets(now + Duration::from_secs(1), (100, 0), RTT, (1_100_000.0, None), None),
             1_100_000.0
         );
     }
@@ -179,7 +184,7 @@ mod tests {
     #[test]
     fn too_few_packets_are_not_judged() {
         let mut loss = LossControl::new(1_000_000.0, (100_000.0, CAP));
-        assert_eq!(loss.on_packets(Duration::from_secs(1), (10, 10), RTT, CAP, None), 1_000_000.0);
+        assert_eq!(loss.on_packets(Duration::from_secs(1), (10, 10), RTT, (CAP, None), None), 1_000_000.0);
         assert_eq!(loss.loss(), 0.0);
     }
 }

@@ -186,7 +186,8 @@ impl Estimator {
         let counts =
             (u32::try_from(results.len()).unwrap_or(u32::MAX), u32::try_from(lost).unwrap_or(u32::MAX));
         let floor = acked.map(|a| LOSS_FLOOR * a);
-        self.loss.on_packets(now, counts, self.rtt(), cap, floor);
+        let eager = self.rate.eager().then(|| self.rate.growth(now));
+        self.loss.on_packets(now, counts, self.rtt(), (cap, floor), eager);
         self.settle()
     }
 
@@ -203,6 +204,17 @@ impl Estimator {
         let cap = self.cap();
         self.loss.on_report(now, fraction_lost, self.rtt(), cap);
         self.settle()
+    }
+
+    /// Says whether more would give the viewer a better picture (it is on a lower tier):
+    /// then the estimate grows faster while the link takes it, to find a widened link
+    /// in a few seconds without probing.
+    pub fn set_eager(&mut self, eager: bool) {
+        self.rate.set_eager(eager);
+    }
+
+    pub fn eager(&self) -> bool {
+        self.rate.eager()
     }
 
     /// A measured round-trip time.

@@ -69,7 +69,13 @@ struct Packet {
 
 /// Runs `estimator` over `path` for `length`; returns 100 ms slices.
 pub fn run(path: &Path, bounds: Bounds, length: Duration) -> Vec<Slice> {
+    run_as(path, bounds, length, false)
+}
+
+/// [`run`] for an eager viewer ([`Estimator::set_eager`]).
+pub fn run_as(path: &Path, bounds: Bounds, length: Duration, eager: bool) -> Vec<Slice> {
     let mut estimator = Estimator::new(bounds);
+    estimator.set_eager(eager);
     estimator.on_rtt(path.one_way * 2);
     let mut random = 0x2545_f491_4f6c_dd1d_u64;
     let mut uniform = move || {

@@ -191,3 +191,43 @@ fn a_recorded_chromium_session_follows_its_link_as_it_widens() {
     let last = targets.last().map_or(0, |t| t.1);
     assert!(last >= 2_000_000, "grown after the link widened: {last}");
 }
+
+#[test]
+fn finds_a_widened_link_quickly_whenever_it_widens() {
+    // A viewer on the lower tier (eager) goes back to the top when its estimate reaches about
+    // 1.6 Mbit/s (the split and a tenth, for video, less the audio and the encoder's share);
+    // the issue asks for the top tier within 5 s. Where the link widens in the estimate's
+    // saw tooth (just after an over-use or long after) changes how long it takes: every
+    // half second of one 4-second period.
+    let mut times = Vec::new();
+    for k in 0..8 {
+        let at = 15.0 + f64::from(k) * 0.5;
+        let mut path = Path::shaped(800_000.0);
+        path.capacity.push((secs(at), 3_000_000.0));
+        let slices = sim::run_as(&path, BOUNDS, secs(at + 10.0), true);
+        let reached =
+            slices.iter().find(|s| s.at > secs(at) && s.target >= 1_600_000.0).map(|s| s.at - secs(at));
+        let reached = reached.expect("the estimate grows after the link widens");
+        println!("widened at {at} s: 1.6 Mbit/s {:.1} s later", reached.as_secs_f64());
+        times.push(reached);
+        assert!(targets(&between(&slices, at + 6.0, at + 10.0)).0 >= 2_000_000.0, "and goes on to the top");
+    }
+    times.sort();
+    assert!(times[7] <= secs(4.5), "the slowest {:?}", times[7]);
+    assert!(times[4] <= secs(4.0), "the median {:?}", times[4]);
+}
+
+#[test]
+fn an_eager_viewer_on_a_steady_thin_link_stays_under_it() {
+    let link = 800_000.0;
+    let slices = sim::run_as(&Path::shaped(link), BOUNDS, secs(40.0), true);
+    show("eager steady", &slices);
+    let late = between(&slices, 10.0, 40.0);
+    let (lo, hi) = targets(&late);
+    assert!(hi <= 1.2 * link && lo >= 0.55 * link, "a band of {lo:.0} to {hi:.0}");
+    assert!(mean_delivered(&late) >= 0.75 * link, "uses the link: {:.0}", mean_delivered(&late));
+    assert!(worst_queue(&late) < Duration::from_millis(200), "no standing queue: {:?}", worst_queue(&late));
+    let lost: u32 = late.iter().map(|s| s.lost).sum();
+    println!("eager steady: {lo:.0} to {hi:.0}, {lost} lost in 30 s");
+    assert!(lost <= 30, "{lost} packets lost in 30 s");
+}

@@ -31,8 +31,9 @@ use super::{Codec, EncodedFrame, Feed, Subscription};
 
 /// How long a viewer's link must stay below what its tier needs before it moves down.
 pub const DOWN_AFTER: Duration = Duration::from_millis(500);
-/// How long a viewer's link must take more before it moves up.
-pub const UP_AFTER: Duration = Duration::from_millis(500);
+/// How long a viewer's link must take more before it moves up: shorter than
+/// [`DOWN_AFTER`], since an estimate that grows has met no queue for a while already.
+pub const UP_AFTER: Duration = Duration::from_millis(250);
 /// What the top tier really sends is measured over this long (key frames come in bursts).
 const MEASURE_OVER: Duration = Duration::from_secs(2);
 /// A viewer moving to a tier asks for its key frame this long after it told the tier's

@@ -129,6 +129,17 @@ impl Link {
         }
     }
 
+    /// Says whether more would give the viewer a better picture: it is on a lower tier
+    /// ([`Estimator::set_eager`]).
+    pub fn set_eager(&self, eager: bool) {
+        let mut estimator = self.estimator();
+        if estimator.eager() != eager {
+            estimator.set_eager(eager);
+            drop(estimator);
+            self.note(|| Event::Eager { eager });
+        }
+    }
+
     /// What the link takes for video, bit/s: unbounded while the estimate is at the
     /// configured most (the link takes all robocast sends), else the estimate less the
     /// audio and a tenth for RTP headers, retransmissions and the encoder's overshoot.

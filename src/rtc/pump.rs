@@ -54,6 +54,8 @@ pub async fn send_frames(
                 if video {
                     // The encoder follows what this viewer's link takes (media::rate), and
                     // the viewer changes tier by it (media::tiers).
+                    // A viewer below the top tier grows its estimate eagerly.
+                    link.set_eager(frames.tier() > 0);
                     frames.report_rate(link.video_rate());
                 }
             }
