@@ -16,6 +16,10 @@
 //!   robocast's CPU once every viewer is on one tier.
 //!
 //! `ROBOCAST_BENCH_QUICK=1` runs each part briefly and writes nothing (CI checks it runs).
+//! `ROBOCAST_TRACE_LINK=1` prints the slow viewer's tier and estimate every 100 ms while
+//! it waits to be back on the top tier. RTCBot's virtualenv is made before the namespace
+//! (`make bench` makes it; inside, pip cannot reach the package index);
+//! `ROBOCAST_BENCH_NO_RTCBOT=1` leaves RTCBot out.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
