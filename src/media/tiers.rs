@@ -313,7 +313,7 @@ mod tests {
         let start = Instant::now();
         let mut since = None;
         let mut wanted = view.on;
-        for ms in (0..=for_ms).step_by(250) {
+        for ms in (0..=for_ms).step_by(50) {
             wanted =
                 decide(policy, view, anyone_fast, top_sends, &mut since, start + Duration::from_millis(ms));
         }
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn a_slow_viewer_moves_down_only_when_another_is_fast() {
         let slow = View { on: 0, rate: 700_000 };
-        assert_eq!(run(&POLICY, slow, true, 2_500_000, 250), 0, "not before DOWN_AFTER");
+        assert_eq!(run(&POLICY, slow, true, 2_500_000, 450), 0, "not before DOWN_AFTER");
         assert_eq!(run(&POLICY, slow, true, 2_500_000, 500), 1);
         assert_eq!(run(&POLICY, slow, false, 2_500_000, 5000), 0, "alone: the top encoder follows it");
         let fixed = Policy { top_follows: false, ..POLICY };
@@ -339,11 +339,11 @@ mod tests {
         let low = View { on: 1, rate: 1_000_000 };
         assert_eq!(run(&POLICY, low, true, 2_500_000, 5000), 1);
         assert_eq!(
-            run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 250),
+            run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 200),
             1,
             "not before UP_AFTER"
         );
-        assert_eq!(run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 500), 0);
+        assert_eq!(run(&POLICY, View { rate: 1_600_000, ..low }, true, 2_500_000, 250), 0);
         assert_eq!(run(&POLICY, low, true, 800_000, 1000), 0, "the top sends less than the link takes");
         assert_eq!(run(&POLICY, low, false, 2_500_000, 1000), 0, "the fast viewers left");
         let fixed = Policy { top_follows: false, ..POLICY };
