@@ -213,10 +213,6 @@ impl Estimator {
         self.rate.set_eager(eager);
     }
 
-    pub fn eager(&self) -> bool {
-        self.rate.eager()
-    }
-
     /// A measured round-trip time.
     pub fn on_rtt(&mut self, rtt: Duration) {
         self.rtt = Some(rtt);

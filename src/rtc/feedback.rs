@@ -132,12 +132,8 @@ impl Link {
     /// Says whether more would give the viewer a better picture: it is on a lower tier
     /// ([`Estimator::set_eager`]).
     pub fn set_eager(&self, eager: bool) {
-        let mut estimator = self.estimator();
-        if estimator.eager() != eager {
-            estimator.set_eager(eager);
-            drop(estimator);
-            self.note(|| Event::Eager { eager });
-        }
+        self.estimator().set_eager(eager);
+        self.note(|| Event::Eager { eager });
     }
 
     /// What the link takes for video, bit/s: unbounded while the estimate is at the

@@ -253,13 +253,14 @@ pub async fn answer(
         let _ = state_tx.send(PeerState::from(s));
         Box::pin(async {})
     }));
+    let video = tracks.iter().find(|t| t.tiers.codec() != Codec::Opus);
     let handle = PeerHandle {
         pc: Arc::clone(&pc),
         cancel,
         state: state_rx,
         stats,
-        video_codec: tracks.iter().map(|t| t.tiers.codec()).find(|&c| c != Codec::Opus),
-        video_place: tracks.iter().find(|t| t.tiers.codec() != Codec::Opus).map(|t| Arc::clone(&t.place)),
+        video_codec: video.map(|t| t.tiers.codec()),
+        video_place: video.map(|t| Arc::clone(&t.place)),
         mids: Arc::new(info.mids),
         ice_ufrag: info.ice_ufrag.map(Arc::from),
         trickled: Arc::default(),

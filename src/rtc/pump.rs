@@ -31,6 +31,8 @@ pub async fn send_frames(
     cancel: CancellationToken,
 ) {
     let video = frames.codec() != Codec::Opus;
+    // Whether the estimate grows eagerly: told to the link only when the tier changes.
+    let mut eager = false;
     let counter = if video { &stats.video_frames } else { &stats.audio_frames };
     // Playout delay 0/0 (where the browser negotiated it): show each picture as soon as it
     // is decoded instead of smoothing in a jitter buffer. Someone driving a robot needs
@@ -55,7 +57,10 @@ pub async fn send_frames(
                     // The encoder follows what this viewer's link takes (media::rate), and
                     // the viewer changes tier by it (media::tiers).
                     // A viewer below the top tier grows its estimate eagerly.
-                    link.set_eager(frames.tier() > 0);
+                    if (frames.tier() > 0) != eager {
+                        eager = !eager;
+                        link.set_eager(eager);
+                    }
                     frames.report_rate(link.video_rate());
                 }
             }
