@@ -116,7 +116,16 @@ fn a_slow_viewer_gets_the_lower_tier_and_the_fast_one_keeps_the_top() {
     in_shaped_namespace(
         "a_slow_viewer_gets_the_lower_tier_and_the_fast_one_keeps_the_top",
         SHAPE_ONE,
-        beside_a_fast_one(),
+        beside_a_fast_one("h264"),
+    );
+}
+
+#[test]
+fn a_slow_vp8_viewer_gets_the_lower_tier_and_the_fast_one_keeps_the_top() {
+    in_shaped_namespace(
+        "a_slow_vp8_viewer_gets_the_lower_tier_and_the_fast_one_keeps_the_top",
+        SHAPE_ONE,
+        beside_a_fast_one("vp8"),
     );
 }
 
@@ -170,11 +179,16 @@ fn session<'a>(sessions: &'a Value, id: &str) -> &'a Value {
     sessions["sessions"].as_array().and_then(|all| all.iter().find(|s| s["id"] == id)).unwrap_or(&Value::Null)
 }
 
-/// The encoder of `tier` (H.264) in an `/api/status` answer.
+/// The H.264 encoder of `tier` in an `/api/status` answer.
 fn tier(status: &Value, tier: u64) -> &Value {
+    encoder(status, "h264", tier)
+}
+
+/// The `codec` encoder of `tier` in an `/api/status` answer.
+fn encoder<'a>(status: &'a Value, codec: &str, tier: u64) -> &'a Value {
     let targets = status["pipelines"][0]["targets"].as_array();
     targets
-        .and_then(|all| all.iter().find(|t| t["codec"] == "h264" && t["tier"] == tier))
+        .and_then(|all| all.iter().find(|t| t["codec"] == codec && t["tier"] == tier))
         .unwrap_or(&Value::Null)
 }
 
@@ -194,12 +208,12 @@ async fn wait_size(viewer: &Viewer, size: (u32, u32), timeout: Duration) {
 
 /// Prints, once a second for `lasting`, what the viewer's session and link carry, the
 /// lower tier and the shaped queue (`ROBOCAST_TRACE_LINK=1`, when tuning).
-async fn trace_link(addr: std::net::SocketAddr, viewer: &Viewer, lasting: Duration) {
+async fn trace_link(addr: std::net::SocketAddr, viewer: &Viewer, codec: &str, lasting: Duration) {
     let mut last = (0, 0);
     for _ in 0..lasting.as_secs() {
         let (status, sessions) =
             (http::get(addr, "/api/status").await.json(), http::get(addr, "/api/sessions").await.json());
-        let (s, lower) = (session(&sessions, viewer.session()), &status["feeds"]["h264_lower"]);
+        let (s, lower) = (session(&sessions, viewer.session()), &status["feeds"][format!("{codec}_lower")]);
         let l = &s["link"];
         let now = (l["bytes_sent"].as_u64().unwrap_or(0), lower["bytes"].as_u64().unwrap_or(0));
         let qdisc = Command::new("tc").args(["-s", "qdisc", "show", "dev", "lo"]).output();
@@ -211,7 +225,7 @@ async fn trace_link(addr: std::net::SocketAddr, viewer: &Viewer, lasting: Durati
             viewer.received.video_frames.load(std::sync::atomic::Ordering::Relaxed),
             (now.0 - last.0) * 8 / 1000,
             (now.1 - last.1) * 8 / 1000,
-            tier(&status, 1)["kbps"],
+            encoder(&status, codec, 1)["kbps"],
             l["target_bps"],
             l["acked_bps"],
             l["loss"].as_f64().unwrap_or(0.0),
@@ -222,7 +236,9 @@ async fn trace_link(addr: std::net::SocketAddr, viewer: &Viewer, lasting: Durati
     }
 }
 
-async fn beside_a_fast_one() {
+/// A fast and a slow viewer that both take `codec` (`h264`, or `vp8` as a browser without
+/// H.264).
+async fn beside_a_fast_one(codec: &'static str) {
     // 1.5 Mbit/s at 640x360 configured: the lower tier is 320x180, and a viewer whose link
     // takes less than 750 kbit/s of video moves to it while another takes more.
     let daemon = common::start_daemon(|c| {
@@ -231,12 +247,20 @@ async fn beside_a_fast_one() {
     })
     .await;
     let addr = daemon.local_addr();
-    let on = |port| ViewerOptions { decode: true, port, asks_for_key_frames: true, ..Default::default() };
+    let vp8_only = codec == "vp8";
+    let on = |port| ViewerOptions {
+        decode: true,
+        port,
+        asks_for_key_frames: true,
+        vp8_only,
+        ..Default::default()
+    };
     let fast = Viewer::connect(addr, on(None)).await;
     fast.received.wait_frames(10, Duration::from_secs(10)).await;
+    assert_eq!(fast.received.video_mime().as_deref(), Some(format!("video/{codec}").as_str()));
     let slow = Viewer::connect(addr, on(Some(SLOW_PORT))).await;
     if std::env::var_os("ROBOCAST_TRACE_LINK").is_some() {
-        trace_link(addr, &slow, Duration::from_secs(20)).await;
+        trace_link(addr, &slow, codec, Duration::from_secs(20)).await;
     }
     let sessions = wait_json(addr, "/api/sessions", Duration::from_secs(30), |j| {
         session(j, slow.session())["tier"] == 1
@@ -255,16 +279,20 @@ async fn beside_a_fast_one() {
     let status = http::get(addr, "/api/status").await.json();
     println!(
         "fast {fast_fps:.1} fps, slow {slow_fps:.1} fps; tiers {} / {}",
-        tier(&status, 0),
-        tier(&status, 1)
+        encoder(&status, codec, 0),
+        encoder(&status, codec, 1)
     );
     assert_eq!((fast.received.size(), slow.received.size()), ((640, 360), (320, 180)));
     assert!(fast_fps >= 25.0, "the fast viewer decoded {fast_fps:.1} frames/s");
     assert!(slow_fps >= 12.0, "the slow viewer decoded {slow_fps:.1} frames/s behind 400 kbit/s");
-    assert_eq!(tier(&status, 0)["kbps"], 1500, "the slow viewer lowers nobody's picture: {status:#}");
-    assert_eq!(tier(&status, 1)["viewers"], 1, "{status:#}");
+    assert_eq!(
+        encoder(&status, codec, 0)["kbps"],
+        1500,
+        "the slow viewer lowers nobody's picture: {status:#}"
+    );
+    assert_eq!(encoder(&status, codec, 1)["viewers"], 1, "{status:#}");
     assert!(
-        tier(&status, 1)["kbps"].as_u64().is_some_and(|k| k < 400),
+        encoder(&status, codec, 1)["kbps"].as_u64().is_some_and(|k| k < 400),
         "the lower tier follows the slow link: {status:#}"
     );
 
@@ -274,12 +302,14 @@ async fn beside_a_fast_one() {
     wait_json(addr, "/api/sessions", Duration::from_secs(10), |j| session(j, slow.session())["tier"] == 0)
         .await;
     wait_size(&slow, (640, 360), Duration::from_secs(5)).await;
-    let status = wait_json(addr, "/api/status", Duration::from_secs(5), |s| tier(s, 1)["viewers"] == 0).await;
+    let status =
+        wait_json(addr, "/api/status", Duration::from_secs(5), |s| encoder(s, codec, 1)["viewers"] == 0)
+            .await;
     assert!(
-        tier(&status, 0)["kbps"].as_u64().is_some_and(|k| k < 600),
+        encoder(&status, codec, 0)["kbps"].as_u64().is_some_and(|k| k < 600),
         "the top tier follows the slow link: {status:#}"
     );
-    let lower = status["feeds"]["h264_lower"]["frames"].clone();
+    let lower = status["feeds"][format!("{codec}_lower")]["frames"].clone();
     slow.received
         .wait_frames(
             slow.received.video_frames.load(std::sync::atomic::Ordering::Relaxed) + 30,
@@ -287,7 +317,11 @@ async fn beside_a_fast_one() {
         )
         .await;
     let status = http::get(addr, "/api/status").await.json();
-    assert_eq!(status["feeds"]["h264_lower"]["frames"], lower, "the lower tier is not encoded while unused");
+    assert_eq!(
+        status["feeds"][format!("{codec}_lower")]["frames"],
+        lower,
+        "the lower tier is not encoded while unused"
+    );
     daemon.shutdown().await;
 }
 

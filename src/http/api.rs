@@ -1,5 +1,6 @@
 //! Read-only REST endpoints: status, sessions, the page's client configuration, health.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Json;
@@ -10,15 +11,18 @@ use serde_json::{Value, json};
 use super::caller::Caller;
 use super::{ApiError, AppState};
 use crate::auth::Action;
+use crate::media::Tiers;
 
 /// `GET /api/status`: sources, chosen encoders, pipeline state, bitrate, viewers.
 pub async fn status(State(app): State<AppState>, _watcher: Caller) -> Json<Value> {
     let sessions = app.sessions.list().await;
-    let lower = app.hub.h264_tiers.as_ref().and_then(|t| t.feed(1).cloned());
+    let lower = |tiers: &Option<Arc<Tiers>>| tiers.as_ref().and_then(|t| t.feed(1).cloned());
+    let (h264_lower, vp8_lower) = (lower(&app.hub.h264_tiers), lower(&app.hub.vp8_tiers));
     let feeds = [
         ("h264", app.hub.h264.as_ref()),
-        ("h264_lower", lower.as_ref()),
+        ("h264_lower", h264_lower.as_ref()),
         ("vp8", app.hub.vp8.as_ref()),
+        ("vp8_lower", vp8_lower.as_ref()),
         ("opus", app.hub.audio.as_ref()),
     ];
     let feeds: serde_json::Map<String, Value> = feeds

@@ -9,7 +9,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::encoder::{self, EncodeParams};
+use super::encoder::{self, EncodeParams, EncoderSpec};
 use super::pipeline::Recipe;
 use super::rate::{EncoderRole, FollowingEncoder};
 use super::source::{AudioSource, Geometry, Output, VideoSource};
@@ -26,8 +26,8 @@ pub(super) struct Built {
     /// Branches encoded only while watched (VP8, the lower tier): each valve with the
     /// feed whose viewers open it, and the branch's name for the log.
     pub valves: Vec<(gst::Element, Arc<Feed>, &'static str)>,
-    /// Says which tier each H.264 viewer is on (when there is more than one).
-    pub planner: Option<Planner>,
+    /// Say which tier each viewer of a codec with a lower tier is on.
+    pub planners: Vec<Planner>,
     /// The encoders built here, whose bitrate follows their viewers (none for a
     /// passed-through camera stream or audio).
     pub encoders: Vec<FollowingEncoder>,
@@ -115,7 +115,7 @@ fn build_video(
     source: &VideoSource,
     config: &Config,
     h264: &Arc<Tiers>,
-    vp8: Option<&Arc<Feed>>,
+    vp8: Option<&Arc<Tiers>>,
 ) -> Result<Built, MediaError> {
     let geometry = Geometry { width: config.width, height: config.height, fps: config.fps };
     let Some(chain) = source.chain(geometry)? else {
@@ -135,7 +135,7 @@ fn build_video(
         bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps),
         small: true,
     };
-    // The hub made a VP8 feed only if this machine has a VP8 encoder.
+    // The hub made VP8 feeds only if this machine has a VP8 encoder.
     let vp8_spec = vp8.and_then(|_| encoder::choose(Codec::Vp8, "auto").ok());
     let mut status = PipelineStatus::new("video", &chain.label);
     let spec = match chain.output {
@@ -166,24 +166,34 @@ fn build_video(
             (main, "avdec_h264 output-corrupt=false ! videoconvert ! ")
         }
     };
-    let vp8_branch = vp8_spec
-        .map(|s| {
-            let valve = "valve name=vp8valve drop=true";
-            format!(
-                " t. ! {LEAKY} ! {valve} ! {decode}{} name=vp8enc ! {} ! {SINK} name=vp8",
-                s.element, s.caps
-            )
-        })
-        .unwrap_or_default();
-    let low_branch = match (spec, &low) {
-        (Some(s), Some(_)) => format!(
-            " t. ! {LEAKY} ! valve name=lowvalve drop=true ! {decode}videoscale ! video/x-raw,width={},height={} ! \
-             {} name=lowenc ! {} ! {H264_OUT} ! {SINK} name=h264low",
-            half.0, half.1, s.element, s.caps
-        ),
-        _ => String::new(),
-    };
-    let description = format!("{main}{vp8_branch}{low_branch}");
+    // The branches encoded only while watched: VP8 at the configured size, and each
+    // codec's lower tier at half of it.
+    let vp8_top = vp8.and_then(|t| t.feed(0)).zip(vp8_spec);
+    let lower = [
+        Lower::of(h264, spec, "h264low", "H.264 lower tier", policy),
+        // VP8 is always encoded here (from raw pictures, or the camera's decoded), so
+        // its top tier can follow a lone slow viewer down.
+        vp8.and_then(|t| {
+            Lower::of(t, vp8_spec, "vp8low", "VP8 lower tier", Policy { top_follows: true, ..policy })
+        }),
+    ];
+    let lower: Vec<Lower> = lower.into_iter().flatten().collect();
+    let mut description = main;
+    if let Some((_, s)) = vp8_top {
+        let (element, caps) = (s.element, s.caps);
+        description += &format!(
+            " t. ! {LEAKY} ! valve name=vp8valve drop=true ! {decode}{element} name=vp8enc ! {caps} ! {SINK} name=vp8"
+        );
+    }
+    for l in &lower {
+        let (name, element, caps) = (l.name, l.spec.element, l.spec.caps);
+        let out = if l.spec.codec == Codec::H264 { format!(" ! {H264_OUT}") } else { String::new() };
+        description += &format!(
+            " t. ! {LEAKY} ! valve name={name}valve drop=true ! {decode}videoscale ! \
+             video/x-raw,width={},height={} ! {element} name={name}enc ! {caps}{out} ! {SINK} name={name}",
+            half.0, half.1
+        );
+    }
     tracing::debug!(%description, "video pipeline");
     let pipeline = launch(&description)?;
     let mut encoders = Vec::new();
@@ -200,14 +210,16 @@ fn build_video(
         (spec.configure)(&enc, &params);
         encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(&top)));
     }
-    if let (Ok(enc), Some(spec), Some(low)) = (by_name(&pipeline, "lowenc"), spec, &low) {
-        (spec.configure)(&enc, &low_params);
-        let role = role(spec, 1, half, (least, split_kbps), low_params.bitrate_kbps);
-        encoders.push(FollowingEncoder::new(enc, role, Arc::clone(low)));
-    }
-    if let (Ok(enc), Some(spec), Some(vp8)) = (by_name(&pipeline, "vp8enc"), vp8_spec, vp8) {
+    if let Some((vp8, spec)) = vp8_top {
+        let enc = by_name(&pipeline, "vp8enc")?;
         (spec.configure)(&enc, &params);
         encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(vp8)));
+    }
+    for l in &lower {
+        let enc = by_name(&pipeline, &format!("{}enc", l.name))?;
+        (l.spec.configure)(&enc, &low_params);
+        let role = role(l.spec, 1, half, (least, split_kbps), low_params.bitrate_kbps);
+        encoders.push(FollowingEncoder::new(enc, role, Arc::clone(l.feed)));
     }
     // Raw pictures: drop (never hold) what exceeds the configured rate, then stamp the
     // test pattern with its capture time.
@@ -221,18 +233,43 @@ fn build_video(
     let frame = Duration::from_secs(1) / config.fps.max(1);
     let mut sinks = vec![(appsink(&pipeline, "h264", &top, frame)?, Arc::clone(&top))];
     let mut valves = Vec::new();
-    let mut planner = None;
-    if let (Some(low), false) = (&low, low_branch.is_empty()) {
-        sinks.push((appsink(&pipeline, "h264low", low, frame)?, Arc::clone(low)));
-        valves.push((by_name(&pipeline, "lowvalve")?, Arc::clone(low), "lower tier"));
-        planner = Some(Planner::new(Arc::clone(h264), policy));
-    }
-    if let (Some(vp8), Some(_)) = (vp8, vp8_spec) {
+    if let Some((vp8, _)) = vp8_top {
         sinks.push((appsink(&pipeline, "vp8", vp8, frame)?, Arc::clone(vp8)));
         valves.push((by_name(&pipeline, "vp8valve")?, Arc::clone(vp8), "VP8 branch"));
     }
+    let mut planners = Vec::new();
+    for l in lower {
+        sinks.push((appsink(&pipeline, l.name, l.feed, frame)?, Arc::clone(l.feed)));
+        valves.push((by_name(&pipeline, &format!("{}valve", l.name))?, Arc::clone(l.feed), l.label));
+        planners.push(Planner::new(Arc::clone(l.tiers), l.policy));
+    }
     status.targets = encoders.iter().map(FollowingEncoder::target).collect();
-    Ok(Built { pipeline, sinks, valves, planner, encoders, status })
+    Ok(Built { pipeline, sinks, valves, planners, encoders, status })
+}
+
+/// One codec's lower tier in the video pipeline: the branch `{name}valve ! … ! {name}enc
+/// ! … ! appsink name={name}`, and the planner that puts viewers on it.
+struct Lower<'a> {
+    name: &'static str,
+    /// The branch, as the log names it when it opens and closes.
+    label: &'static str,
+    spec: &'static EncoderSpec,
+    tiers: &'a Arc<Tiers>,
+    feed: &'a Arc<Feed>,
+    policy: Policy,
+}
+
+impl<'a> Lower<'a> {
+    /// The lower tier of `tiers`, if it has one and an encoder for it.
+    fn of(
+        tiers: &'a Arc<Tiers>,
+        spec: Option<&'static EncoderSpec>,
+        name: &'static str,
+        label: &'static str,
+        policy: Policy,
+    ) -> Option<Lower<'a>> {
+        Some(Lower { name, label, spec: spec?, tiers, feed: tiers.feed(1)?, policy })
+    }
 }
 
 /// The lower tier's picture: half the configured size, in even pixels.
@@ -270,5 +307,5 @@ fn build_audio(
     let sinks = vec![(appsink(&pipeline, "opus", feed, Duration::from_millis(20))?, Arc::clone(feed))];
     let mut status = PipelineStatus::new("audio", &label);
     status.encoder = Some(if echo_cancel { "webrtcdsp + opusenc" } else { "opusenc" }.into());
-    Ok(Built { pipeline, sinks, valves: Vec::new(), planner: None, encoders: Vec::new(), status })
+    Ok(Built { pipeline, sinks, valves: Vec::new(), planners: Vec::new(), encoders: Vec::new(), status })
 }

@@ -54,8 +54,11 @@ pub struct MediaHub {
     pub h264: Option<Arc<Feed>>,
     /// The H.264 tiers: the top one and, with `tiers = 2`, the half-size one.
     pub h264_tiers: Option<Arc<Tiers>>,
-    /// `None` when there is no video or this machine has no VP8 encoder.
+    /// The top tier's VP8, for browsers without H.264; `None` when there is no video or
+    /// this machine has no VP8 encoder.
     pub vp8: Option<Arc<Feed>>,
+    /// The VP8 tiers, as the H.264 ones.
+    pub vp8_tiers: Option<Arc<Tiers>>,
     pub audio: Option<Arc<Feed>>,
     /// The talker's speaker and display.
     pub playout: super::Playout,
@@ -87,26 +90,30 @@ impl MediaHub {
             h264: None,
             h264_tiers: None,
             vp8: None,
+            vp8_tiers: None,
             audio: None,
             playout,
             status: Vec::new(),
             supervisors,
         };
         if video != VideoSource::None {
-            let h264 = Feed::new(Codec::H264);
             let (half_width, half_height) = low_tier_size((config.width, config.height));
-            let lower =
-                (config.tiers > 1 && half_width >= 32 && half_height >= 32).then(|| Feed::new(Codec::H264));
-            let tiers = Tiers::new(Arc::clone(&h264), lower);
-            let vp8 = vp8.then(|| Feed::new(Codec::Vp8));
+            let lower = config.tiers > 1 && half_width >= 32 && half_height >= 32;
+            let tiers = |codec| {
+                let top = Feed::new(codec);
+                (Arc::clone(&top), Tiers::new(top, lower.then(|| Feed::new(codec))))
+            };
+            let (h264, h264_tiers) = tiers(Codec::H264);
+            let (vp8, vp8_tiers) = vp8.then(|| tiers(Codec::Vp8)).unzip();
             let recipe = Recipe::Video {
                 source: video,
                 config: Box::new(config.clone()),
-                h264: Arc::clone(&tiers),
-                vp8: vp8.clone(),
+                h264: Arc::clone(&h264_tiers),
+                vp8: vp8_tiers.clone(),
             };
             hub.status.push(hub.spawn_supervisor(recipe, &config.video, cancel.clone()));
-            (hub.h264, hub.h264_tiers, hub.vp8) = (Some(h264), Some(tiers), vp8);
+            (hub.h264, hub.h264_tiers, hub.vp8, hub.vp8_tiers) =
+                (Some(h264), Some(h264_tiers), vp8, vp8_tiers);
         }
         if audio != AudioSource::None {
             let feed = Feed::new(Codec::Opus);
@@ -164,7 +171,7 @@ impl MediaHub {
 
 /// How to build one pipeline; kept so the supervisor can rebuild it.
 pub(super) enum Recipe {
-    Video { source: VideoSource, config: Box<Config>, h264: Arc<Tiers>, vp8: Option<Arc<Feed>> },
+    Video { source: VideoSource, config: Box<Config>, h264: Arc<Tiers>, vp8: Option<Arc<Tiers>> },
     Audio { source: AudioSource, bitrate_kbps: u32, feed: Arc<Feed>, echo_cancel: bool },
 }
 
@@ -228,12 +235,12 @@ async fn run(
     cancel: &CancellationToken,
     failures: &mut Failures,
 ) -> MediaError {
-    let Built { pipeline, sinks, valves, mut planner, mut encoders, status: fresh } = built;
+    let Built { pipeline, sinks, valves, mut planners, mut encoders, status: fresh } = built;
     status.send_replace(PipelineStatus { restarts, ..fresh });
     // Also on cancellation mid-await (runtime shutdown): never dispose a playing pipeline.
     let _null_on_drop = NullOnDrop(Some(pipeline.clone()));
     let mut parts =
-        Parts { sinks: &sinks, valves: &valves, planner: planner.as_mut(), encoders: &mut encoders };
+        Parts { sinks: &sinks, valves: &valves, planners: &mut planners, encoders: &mut encoders };
     let error = play(&pipeline, &mut parts, status, cancel, failures).await;
     let stopping = pipeline.clone();
     // Setting a V4L2 device to Null can block.
@@ -245,7 +252,7 @@ async fn run(
 struct Parts<'a> {
     sinks: &'a [(gst_app::AppSink, Arc<Feed>)],
     valves: &'a [(gst::Element, Arc<Feed>, &'static str)],
-    planner: Option<&'a mut Planner>,
+    planners: &'a mut [Planner],
     encoders: &'a mut [FollowingEncoder],
 }
 
@@ -312,7 +319,7 @@ async fn play(
                 }
             }
             _ = follow.tick() => {
-                if let Some(planner) = parts.planner.as_deref_mut() {
+                for planner in parts.planners.iter_mut() {
                     planner.plan(Instant::now().into_std());
                 }
                 for encoder in parts.encoders.iter_mut() {

@@ -309,7 +309,7 @@ async fn add_tracks(
 ) -> Result<Vec<OutTrack>, RtcError> {
     let video = info.video.as_ref().and_then(|chosen| {
         let tiers = match chosen.codec {
-            Codec::Vp8 => Tiers::single(hub.vp8.clone()?),
+            Codec::Vp8 => hub.vp8_tiers.clone()?,
             _ => hub.h264_tiers.clone()?,
         };
         Some((tiers, chosen))
