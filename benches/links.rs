@@ -20,6 +20,10 @@
 //! it waits to be back on the top tier. RTCBot's virtualenv is made before the namespace
 //! (`make bench` makes it; inside, pip cannot reach the package index);
 //! `ROBOCAST_BENCH_NO_RTCBOT=1` leaves RTCBot out.
+//!
+//! `ROBOCAST_BENCH_CODEC=vp8` runs robocast's rounds again with every page offering VP8
+//! only, as a browser without H.264 does (its own section of BENCHMARKS.md; RTCBot, VP8
+//! already, is left out).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -40,7 +44,7 @@ use anyhow::{Context as _, Result, bail};
 use common::browser::{Browser, Page};
 use common::http;
 use daemon::{Daemon, Sender, StampedSource, Usage};
-use page::open_viewer;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::{Machine, max, median, percentile};
@@ -61,12 +65,32 @@ const FREEZE: f64 = 200.0;
 const PLAYING: &str = "window.robocast?.state === 'connected' && window.__bench?.firstFrame !== null";
 const MARKERS: shared::Markers =
     ("<!-- thin-link results: written by `make bench` -->", "<!-- end of thin-link results -->");
+const VP8_MARKERS: shared::Markers = (
+    "<!-- VP8 thin-link results: written by `ROBOCAST_BENCH_CODEC=vp8 cargo bench --bench links` -->",
+    "<!-- end of VP8 thin-link results -->",
+);
+/// Injected into each page when [`vp8_only`]: its video transceiver offers VP8 and nothing
+/// else, as a browser without H.264.
+const VP8_ONLY: &str = "(() => { const add = RTCPeerConnection.prototype.addTransceiver; \
+    RTCPeerConnection.prototype.addTransceiver = function (...args) { const t = add.apply(this, args); \
+    if (t.receiver.track.kind === 'video') t.setCodecPreferences(RTCRtpReceiver.getCapabilities('video') \
+    .codecs.filter((c) => c.mimeType === 'video/VP8')); return t; }; })()";
 
 fn quick() -> bool {
     std::env::var_os("ROBOCAST_BENCH_QUICK").is_some_and(|v| v == "1")
 }
 
 /// How long a viewer settles (the estimate converges, tiers move) and is then measured.
+/// Whether the pages offer VP8 only (`ROBOCAST_BENCH_CODEC=vp8`).
+fn vp8_only() -> bool {
+    std::env::var_os("ROBOCAST_BENCH_CODEC").is_some_and(|v| v == "vp8")
+}
+
+/// A robot page as this benchmark opens it (VP8 only, when [`vp8_only`]).
+async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
+    page::open_viewer(browser, url, if vp8_only() { &[VP8_ONLY] } else { &[] }).await
+}
+
 fn settle() -> Duration {
     Duration::from_secs(if quick() { 3 } else { 10 })
 }
@@ -83,7 +107,7 @@ fn main() -> Result<()> {
     if std::env::var_os("ROBOCAST_BENCH_NETNS").is_none() {
         // RTCBot's virtualenv comes from the package index, which the namespace cannot
         // reach: made here, before (the run inside finds it made).
-        if std::env::var_os("ROBOCAST_BENCH_NO_RTCBOT").is_none() {
+        if std::env::var_os("ROBOCAST_BENCH_NO_RTCBOT").is_none() && !vp8_only() {
             let root = env!("CARGO_MANIFEST_DIR");
             let made = Command::new("sh").arg(format!("{root}/benches/links/rtcbot.sh")).output();
             if !made.as_ref().is_ok_and(|out| out.status.success()) {
@@ -247,6 +271,10 @@ async fn end_window(daemon: &Daemon, robocast: bool, page: &Page, before: &Value
     let gaps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
     let ages: Vec<f64> = measured.samples.iter().filter_map(|s| s[2]).collect();
     let entry = if robocast { session_of(daemon.addr, page).await? } else { Value::Null };
+    let wanted = if vp8_only() { "vp8" } else { "h264" };
+    if robocast && entry["video_codec"] != wanted {
+        bail!("the page's video is {}, not {wanted}", entry["video_codec"]);
+    }
     Ok(Got {
         fps: measured.fps,
         freezes: gaps.iter().filter(|&&g| g > FREEZE).count(),
@@ -520,7 +548,7 @@ async fn run() -> Result<()> {
     let mut senders = vec![("robocast", rounds(&robocast, &mut next).await?)];
     drop(robocast);
     // RTCBot is the comparison: if it cannot run, robocast's results still count.
-    if std::env::var_os("ROBOCAST_BENCH_NO_RTCBOT").is_none() {
+    if std::env::var_os("ROBOCAST_BENCH_NO_RTCBOT").is_none() && !vp8_only() {
         progress("RTCBot 0.2.5 on the same pictures");
         match start_rtcbot(&source).await {
             Ok(daemon) => {
@@ -543,6 +571,9 @@ async fn run() -> Result<()> {
     println!("{report}");
     if quick() {
         return Ok(());
+    }
+    if vp8_only() {
+        return shared::write_section(VP8_MARKERS, "## A thin link in Chromium, VP8 only\n", &report);
     }
     shared::write_section(MARKERS, "## A thin link in Chromium\n", &report)
 }

@@ -328,7 +328,7 @@ async fn browser_rounds(
         progress(&format!("Chromium viewers, {sender:?} on {source:?}, start {} of {starts}", start + 1));
         let daemon = Daemon::start(sender, source).await?;
         let url = format!("http://{}/", daemon.addr);
-        let mut pages = vec![open_viewer(browser, &url).await?];
+        let mut pages = vec![open_viewer(browser, &url, &[]).await?];
         first_frame_of(sender, &pages[0], &url, &mut reloads).await?;
         if start == 0 {
             for _ in 0..FIRST_FRAME_SAMPLES {
@@ -342,7 +342,7 @@ async fn browser_rounds(
         one_usage.push(usage);
         while pages.len() < MANY_PAGES {
             tokio::time::sleep(JOIN_SPACING).await;
-            let page = open_viewer(browser, &url).await?;
+            let page = open_viewer(browser, &url, &[]).await?;
             many.joined_first_frames.push(first_frame_of(sender, &page, &url, &mut reloads).await?);
             pages.push(page);
         }

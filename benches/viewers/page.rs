@@ -14,7 +14,8 @@ pub(crate) const PROBE: &str = include_str!("probe.js");
 
 /// A robot page with [`PROBE`] installed, alone in its own window: a headless Chromium
 /// renders only the front tab of each window, so viewers sharing a window would stall.
-pub(crate) async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
+/// `scripts` are injected after [`PROBE`], before the page's own.
+pub(crate) async fn open_viewer(browser: &Browser, url: &str, scripts: &[&str]) -> Result<Page> {
     // `new_page` opens its tab in the newest window; give it one to itself.
     let blank =
         browser.call("Target.createTarget", json!({ "url": "about:blank", "newWindow": true })).await?;
@@ -23,7 +24,9 @@ pub(crate) async fn open_viewer(browser: &Browser, url: &str) -> Result<Page> {
     browser.call("Target.closeTarget", json!({ "targetId": blank["targetId"] })).await?;
     // Without the Page domain enabled, scripts for new documents are not injected.
     page.call("Page.enable", json!({})).await?;
-    page.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": PROBE })).await?;
+    for source in std::iter::once(&PROBE).chain(scripts) {
+        page.call("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source })).await?;
+    }
     page.call("Page.navigate", json!({ "url": url })).await?;
     Ok(page)
 }
