@@ -128,11 +128,12 @@ fn build_video(
     let params = EncodeParams { fps: config.fps, bitrate_kbps: config.bitrate_kbps, small: false };
     let least = config.min_bitrate_kbps.min(config.bitrate_kbps);
     let policy = Policy::for_bitrate(config.bitrate_kbps, chain.output == Output::Raw);
-    // The lower tier: up to the split (where its viewers move up), from a quarter.
-    let split_kbps = u32::try_from(policy.split_bps / 1000).unwrap_or(u32::MAX).max(least);
-    let low_params = EncodeParams {
+    let vp8_policy = Policy::for_vp8(config.bitrate_kbps);
+    // A lower tier: up to the split (where its viewers move up), from a quarter.
+    let split_kbps = |p: &Policy| u32::try_from(p.split_bps / 1000).unwrap_or(u32::MAX).max(least);
+    let low_params = |p: &Policy| EncodeParams {
         fps: config.fps,
-        bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps),
+        bitrate_kbps: (config.bitrate_kbps / 4).clamp(least, split_kbps(p)),
         small: true,
     };
     // The hub made VP8 feeds only if this machine has a VP8 encoder.
@@ -171,11 +172,7 @@ fn build_video(
     let vp8_top = vp8.and_then(|t| t.feed(0)).zip(vp8_spec);
     let lower = [
         Lower::of(h264, spec, "h264low", "H.264 lower tier", policy),
-        // VP8 is always encoded here (from raw pictures, or the camera's decoded), so
-        // its top tier can follow a lone slow viewer down.
-        vp8.and_then(|t| {
-            Lower::of(t, vp8_spec, "vp8low", "VP8 lower tier", Policy { top_follows: true, ..policy })
-        }),
+        vp8.and_then(|t| Lower::of(t, vp8_spec, "vp8low", "VP8 lower tier", vp8_policy)),
     ];
     let lower: Vec<Lower> = lower.into_iter().flatten().collect();
     let mut description = main;
@@ -213,12 +210,17 @@ fn build_video(
     if let Some((vp8, spec)) = vp8_top {
         let enc = by_name(&pipeline, "vp8enc")?;
         (spec.configure)(&enc, &params);
+        // Below the split its viewers move to the lower tier, even alone (see
+        // `Policy::for_vp8`): the top tier need not follow them there.
+        let vp8_tiers = lower.iter().any(|l| l.spec.codec == Codec::Vp8);
+        let bounds = if vp8_tiers { (split_kbps(&vp8_policy).min(bounds.1), bounds.1) } else { bounds };
         encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(vp8)));
     }
     for l in &lower {
         let enc = by_name(&pipeline, &format!("{}enc", l.name))?;
+        let low_params = low_params(&l.policy);
         (l.spec.configure)(&enc, &low_params);
-        let role = role(l.spec, 1, half, (least, split_kbps), low_params.bitrate_kbps);
+        let role = role(l.spec, 1, half, (least, split_kbps(&l.policy)), low_params.bitrate_kbps);
         encoders.push(FollowingEncoder::new(enc, role, Arc::clone(l.feed)));
     }
     // Raw pictures: drop (never hold) what exceeds the configured rate, then stamp the
