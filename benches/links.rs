@@ -305,7 +305,30 @@ async fn measure(daemon: &Daemon, robocast: bool, pages: &[&Page]) -> Result<(Ve
     for page in pages {
         before.push(start_window(page).await?);
     }
+    let feeds = || async {
+        if robocast {
+            http::get(daemon.addr, "/api/status").await.json()["feeds"].take()
+        } else {
+            Value::Null
+        }
+    };
+    let (encoded, began) = (feeds().await, Instant::now());
     let usage = Usage::measure(daemon, window()).await?;
+    if robocast {
+        // What robocast's encoders made over the window (a browser short of frames that
+        // robocast sent is short of CPU to decode them).
+        let (now, seconds) = (feeds().await, began.elapsed().as_secs_f64());
+        let fps = |feed: &str| {
+            (now[feed]["frames"].as_f64().unwrap_or(0.0) - encoded[feed]["frames"].as_f64().unwrap_or(0.0))
+                / seconds
+        };
+        let codec = if vp8_only() { "vp8" } else { "h264" };
+        progress(&format!(
+            "  encoded {:.1} frames/s on the top tier, {:.1} on the lower",
+            fps(codec),
+            fps(&format!("{codec}_lower"))
+        ));
+    }
     let mut got = Vec::new();
     for (page, before) in pages.iter().zip(&before) {
         got.push(end_window(daemon, robocast, page, before).await?);
