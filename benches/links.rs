@@ -17,8 +17,9 @@
 //!
 //! `ROBOCAST_BENCH_QUICK=1` runs each part briefly and writes nothing (CI checks it runs).
 //! `ROBOCAST_TRACE_LINK=1` prints the slow viewer's tier and estimate every 100 ms while
-//! it waits to be back on the top tier. RTCBot's virtualenv is made before the namespace
-//! (`make bench` makes it; inside, pip cannot reach the package index);
+//! it waits to be back on the top tier, and the lone viewer's every 250 ms. RTCBot's
+//! virtualenv is made before the namespace (`make bench` makes it; inside, pip cannot
+//! reach the package index);
 //! `ROBOCAST_BENCH_NO_RTCBOT=1` leaves RTCBot out.
 //!
 //! `ROBOCAST_BENCH_CODEC=vp8` runs robocast's rounds again with every page offering VP8
@@ -343,6 +344,36 @@ async fn wait_playing(pages: &[&Page]) -> Result<()> {
     Ok(())
 }
 
+fn tracing() -> bool {
+    std::env::var_os("ROBOCAST_TRACE_LINK").is_some()
+}
+
+/// One line of a session's tier and estimate, `start` being when the trace began.
+fn trace_line(start: Instant, session: &Value) {
+    let link = &session["link"];
+    progress(&format!(
+        "  {:4.1} s: tier {} estimate {} acked {} delay {} loss {} usage {}",
+        start.elapsed().as_secs_f64(),
+        session["tier"],
+        link["target_bps"],
+        link["acked_bps"],
+        link["delay_based_bps"],
+        link["loss_based_bps"],
+        link["usage"]
+    ));
+}
+
+/// With `ROBOCAST_TRACE_LINK=1`, prints the session of `page` every 250 ms for `lasting`.
+async fn trace(robocast: bool, addr: std::net::SocketAddr, page: &Page, lasting: Duration) {
+    let start = Instant::now();
+    while robocast && tracing() && start.elapsed() < lasting {
+        if let Ok(session) = session_of(addr, page).await {
+            trace_line(start, &session);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Polls until the session of `page` is on `tier`; how long that took.
 async fn time_to_tier(
     addr: std::net::SocketAddr,
@@ -353,18 +384,8 @@ async fn time_to_tier(
     let start = Instant::now();
     loop {
         let session = session_of(addr, page).await?;
-        if std::env::var_os("ROBOCAST_TRACE_LINK").is_some() {
-            let link = &session["link"];
-            progress(&format!(
-                "  {:4.1} s: tier {} estimate {} acked {} delay {} loss {} usage {}",
-                start.elapsed().as_secs_f64(),
-                session["tier"],
-                link["target_bps"],
-                link["acked_bps"],
-                link["delay_based_bps"],
-                link["loss_based_bps"],
-                link["usage"]
-            ));
+        if tracing() {
+            trace_line(start, &session);
         }
         if session["tier"] == json!(tier) {
             return Ok(start.elapsed());
@@ -513,8 +534,13 @@ async fn rounds(sender: &Running, next: &mut u8) -> Result<Rounds> {
         let page = open_viewer(&browser, &format!("http://{}:{port}/", link.host())).await?;
         let got = match wait_playing(&[&page]).await {
             Ok(()) => {
-                tokio::time::sleep(settle()).await;
-                measure(daemon, robocast, &[&page]).await?.0.remove(0)
+                let measured = async {
+                    tokio::time::sleep(settle()).await;
+                    measure(daemon, robocast, &[&page]).await
+                };
+                let lasting = settle() + window();
+                let (measured, _) = tokio::join!(measured, trace(robocast, daemon.addr, &page, lasting));
+                measured?.0.remove(0)
             }
             // A sender that shows nothing on this link: that is the row.
             Err(error) => {

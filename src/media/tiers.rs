@@ -280,6 +280,12 @@ impl TieredSubscription {
         self.place.tier()
     }
 
+    /// Whether another viewer watches a better tier than this one's: one this viewer could
+    /// move up to as soon as its link takes it.
+    pub fn below_a_watched_tier(&self) -> bool {
+        self.tiers.feeds[..self.tier().min(self.tiers.feeds.len())].iter().any(|f| f.viewers() > 0)
+    }
+
     /// The next frame this viewer can decode; `None` when the feeds are gone (shutdown).
     pub async fn next(&mut self) -> Option<EncodedFrame> {
         let wanted = self.place.wanted.load(Ordering::Relaxed);
@@ -431,6 +437,23 @@ mod tests {
             planner.plan(start + step * UP_AFTER / 5);
         }
         assert_eq!(slow.wanted.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_viewer_is_below_a_watched_tier_only_while_another_watches_a_better_one() {
+        let (top, low) = (Feed::new(Codec::Vp8), Feed::new(Codec::Vp8));
+        let tiers = Tiers::new(top, Some(Arc::clone(&low)));
+        let (slow, other) = (tiers.place(), tiers.place());
+        assert!(!tiers.subscribe(Arc::clone(&slow)).below_a_watched_tier(), "on the top tier itself");
+        // As it is once moved down.
+        slow.on.store(1, Ordering::Relaxed);
+        let current = low.subscribe();
+        let slow_frames =
+            TieredSubscription { tiers: Arc::clone(&tiers), place: slow, current, switching: None };
+        let other_frames = tiers.subscribe(other);
+        assert!(slow_frames.below_a_watched_tier());
+        drop(other_frames);
+        assert!(!slow_frames.below_a_watched_tier(), "alone on the lower tier");
     }
 
     #[tokio::test]
