@@ -291,10 +291,16 @@ async fn beside_a_fast_one(codec: &'static str) {
         "the slow viewer lowers nobody's picture: {status:#}"
     );
     assert_eq!(encoder(&status, codec, 1)["viewers"], 1, "{status:#}");
-    assert!(
-        encoder(&status, codec, 1)["kbps"].as_u64().is_some_and(|k| k < 400),
-        "the lower tier follows the slow link: {status:#}"
-    );
+    // The slow viewer's estimate probes above its link now and then (it is eager, to find
+    // a widened link): the lower tier's bitrate over two seconds, not at one instant.
+    let mut lower = Vec::new();
+    for _ in 0..9 {
+        let status = http::get(addr, "/api/status").await.json();
+        lower.push(encoder(&status, codec, 1)["kbps"].as_u64().unwrap_or(u64::MAX));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    lower.sort_unstable();
+    assert!(lower[4] < 400, "the lower tier follows the slow link: {lower:?} kbit/s");
 
     // The fast viewer leaves. H.264: the slow one is alone, back on the top tier (whose
     // encoder now follows it), and the lower tier stops. VP8 keeps its frame rate on a thin
