@@ -210,10 +210,11 @@ fn build_video(
     if let Some((vp8, spec)) = vp8_top {
         let enc = by_name(&pipeline, "vp8enc")?;
         (spec.configure)(&enc, &params);
-        // Below the split its viewers move to the lower tier, even alone (see
-        // `Policy::for_vp8`): the top tier need not follow them there.
-        let vp8_tiers = lower.iter().any(|l| l.spec.codec == Codec::Vp8);
-        let bounds = if vp8_tiers { (split_kbps(&vp8_policy).min(bounds.1), bounds.1) } else { bounds };
+        // A policy whose top does not follow sends viewers below the split to the lower
+        // tier even alone (`Policy::for_vp8`): the top encoder need not go there.
+        let tiered = lower.iter().any(|l| l.spec.codec == Codec::Vp8);
+        let least = if tiered && !vp8_policy.top_follows { split_kbps(&vp8_policy) } else { least };
+        let bounds = (least.min(bounds.1), bounds.1);
         encoders.push(FollowingEncoder::new(enc, role(spec, 0, size, bounds, bounds.1), Arc::clone(vp8)));
     }
     for l in &lower {

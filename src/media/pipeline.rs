@@ -3,8 +3,8 @@
 //! One supervisor task per track (video, audio) owns its GStreamer pipeline: it builds it
 //! (on a blocking thread: device and encoder probes take time), plays it, watches the bus,
 //! forwards throttled key frame requests to the encoder, opens the VP8 branch and the
-//! lower tiers only while viewers are on them, and rebuilds the pipeline a few seconds after any error, end of
-//! stream or stall. The [`Feed`]s outlive every rebuild, so connected viewers resume on the
+//! lower tiers only while viewers are on them, and rebuilds the pipeline a few seconds
+//! after any error, end of stream or stall. The [`Feed`]s outlive every rebuild, so connected viewers resume on the
 //! same connection when a camera comes back.
 
 use std::sync::Arc;
